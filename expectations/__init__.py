@@ -1,0 +1,1 @@
+"""Expectations: Great Expectations suites and the checkpoint that guards the warehouse."""

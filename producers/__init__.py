@@ -1,0 +1,1 @@
+"""Producers: the departments' side. Publishing SDK, identity pseudonyms, file import, simulator."""

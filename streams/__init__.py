@@ -1,0 +1,1 @@
+"""Streams: the Faust application folding events into live household status and risk alerts."""
