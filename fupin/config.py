@@ -102,9 +102,8 @@ def load_settings(env: dict[str, str] | None = None, config_file: Path | None = 
     env = dict(os.environ if env is None else env)
     path = config_file or (Path(env["FUPIN_CONFIG"]) if env.get("FUPIN_CONFIG") else Path("fupin.toml"))
     file_values: dict[str, Any] = {}
-    if config_file is not None or env.get("FUPIN_CONFIG"):
-        if not path.exists():
-            raise SettingsError(f"setting 'FUPIN_CONFIG': file {path} does not exist")
+    if (config_file is not None or env.get("FUPIN_CONFIG")) and not path.exists():
+        raise SettingsError(f"setting 'FUPIN_CONFIG': file {path} does not exist")
     if path.exists():
         with path.open("rb") as fh:
             data = tomllib.load(fh)

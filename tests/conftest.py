@@ -32,3 +32,29 @@ def settings(tmp_path):
 
     db = f"t_{uuid.uuid4().hex[:12]}"
     return load_settings(data_dir=str(tmp_path / "data"), clickhouse_database=db)
+
+
+@pytest.fixture(scope="session")
+def broker(session_dir):
+    """A real embedded broker (tansu) on a free loopback port for the whole session; yields bootstrap."""
+    from fupin.broker import free_port, start_broker
+
+    port = free_port()
+    proc = start_broker(port, session_dir / "broker.log")
+    yield f"127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except Exception:
+        proc.kill()
+
+
+@pytest.fixture
+def broker_settings(settings, broker):
+    """Per-test settings on the session broker, with a unique topic prefix and the topics created."""
+    from fupin.broker import create_topics
+    from fupin.topics import all_topics
+
+    s = settings.with_(broker_bootstrap=broker, topic_prefix=f"t{uuid.uuid4().hex[:10]}")
+    create_topics(broker, all_topics(s), s.topic_partitions)
+    return s
