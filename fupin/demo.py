@@ -1,0 +1,128 @@
+"""`fupin demo`: the whole platform end to end on the embedded stack.
+
+The demo drives the platform only through its public commands (each a subprocess), as an
+operator would: so it proves the commands, not internals, work together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import click
+
+from fupin.cli import settings_from
+from fupin.stack import read_state, service_url
+
+#: Used only when the operator set no key: the demo's data is synthetic.
+DEMO_PSEUDONYM_KEY = "fupin-demo-key-synthetic-data-only"
+
+
+def _fupin(*args: str, env: dict[str, str], check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "fupin.cli", *args]
+    click.secho(f"$ fupin {' '.join(args)}", fg="cyan")
+    proc = subprocess.run(cmd, env=env, text=True, capture_output=capture)
+    if check and proc.returncode != 0:
+        if capture:
+            click.echo(proc.stdout + proc.stderr, err=True)
+        raise click.ClickException(f"'fupin {' '.join(args)}' failed with exit code {proc.returncode}")
+    return proc
+
+
+def _health(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/health", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def _table_count(health: dict, table: str) -> int:
+    return int(health.get("tables", {}).get(table, 0))
+
+
+def _wait_until_settled(url: str, expected_events: int, timeout: float) -> dict:
+    """Wait until the sink holds every accepted event and the stream outputs stop growing."""
+    deadline = time.monotonic() + timeout
+    last: tuple[int, int, int] | None = None
+    stable_since = time.monotonic()
+    while True:
+        health = _health(url)
+        events = _table_count(health, "events")
+        current = (events, _table_count(health, "household_status_history"), _table_count(health, "alerts"))
+        click.echo(
+            f"  warehouse: {current[0]:,}/{expected_events:,} events, {current[1]:,} status versions, "
+            f"{current[2]:,} alert messages",
+        )
+        if current != last:
+            last, stable_since = current, time.monotonic()
+        elif events >= expected_events and time.monotonic() - stable_since > 15:
+            return health
+        if time.monotonic() > deadline:
+            raise click.ClickException(
+                f"the pipeline did not settle within {timeout:.0f}s ({events} of {expected_events} events landed)"
+            )
+        time.sleep(5)
+
+
+@click.command()
+@click.option("--households", default=60000, show_default=True, help="Rural households in the simulated county.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--from", "year_from", default=2016, show_default=True)
+@click.option("--to", "year_to", default=2021, show_default=True)
+@click.option("--bad-share", default=0.002, show_default=True, help="Share of bad input mixed in.")
+@click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait for the pipeline to settle.")
+@click.option("--keep-running", is_flag=True, help="Leave the stack running at the end.")
+@click.pass_context
+def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to: int, bad_share: float,
+         timeout: float, keep_running: bool) -> None:
+    """Start the stack, simulate a county, import, stream, sink, build, check, report, stop."""
+    settings = settings_from(ctx)
+    env = dict(os.environ)
+    if not env.get("FUPIN_PSEUDONYM_KEY"):
+        env["FUPIN_PSEUDONYM_KEY"] = DEMO_PSEUDONYM_KEY
+        click.secho("No FUPIN_PSEUDONYM_KEY set: using the demo key (synthetic data only).", fg="yellow")
+    data_dir = Path(settings.data_dir)
+    county = data_dir / "demo" / "county"
+    started_here = read_state(settings) is None
+    worker: subprocess.Popen | None = None
+    t0 = time.monotonic()
+    try:
+        _fupin("up", env=env)
+        url = service_url(settings)
+        if url is None:
+            raise click.ClickException("the warehouse service did not start (see fupin status)")
+        _fupin("simulate", "--households", str(households), "--from", str(year_from), "--to", str(year_to),
+               "--seed", str(seed), "--bad-share", str(bad_share), "--out", str(county), env=env)
+        _fupin("reference", "load", str(county / "reference"), env=env)
+        worker = subprocess.Popen([sys.executable, "-m", "fupin.cli", "stream"], env=env,
+                                  stdout=open(data_dir / "demo" / "stream.log", "w"),  # noqa: SIM115
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+        accepted = 0
+        manifest = json.loads((county / "manifest.json").read_text())
+        for entry in manifest["files"]:
+            proc = _fupin("publish", "--department", entry["department"], "--file", str(county / entry["file"]),
+                          "--json", env=env, capture=True)
+            summary = json.loads(proc.stdout.strip().splitlines()[-1])
+            accepted += int(summary["accepted"])
+            click.echo(f"  {entry['department']}: {summary['accepted']:,} accepted, {summary['rejected']:,} rejected")
+        click.echo(f"Published {accepted:,} events; waiting for streams and sink …")
+        _wait_until_settled(url, accepted, timeout)
+        _fupin("build", env=env, check=False)
+        for family in ("census", "assessment"):
+            _fupin("indicators", "--family", family, "--level", "county", "--format", "table", env=env)
+        click.echo(f"\nDemo finished in {time.monotonic() - t0:.0f}s.")
+        click.echo(f"dbt docs:   {Path('dbt_project/target/index.html').resolve()}")
+        click.echo(f"Data Docs:  {(data_dir / 'data_docs' / 'index.html').resolve()}")
+    finally:
+        if worker is not None and worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+        if started_here and not keep_running:
+            _fupin("down", env=env, check=False)
