@@ -1,0 +1,144 @@
+"""`fupin up`, `fupin status`, `fupin down`: the embedded stack's lifecycle from the command line.
+
+The work is in :mod:`fupin.stack`; this module only turns settings into calls and results into
+words (or JSON for scripts). In server mode docker compose owns the processes, so `up` and
+`down` only say so, and `status` checks the configured Kafka and ClickHouse server.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from fupin import stack
+from fupin.cli import settings_from
+
+SERVER_NOTE = (
+    "server mode (FUPIN_MODE=server): Kafka, ClickHouse and the platform's services are managed by "
+    "docker compose; see docs/server-mode.md ('docker compose up -d' / 'docker compose down')"
+)
+
+
+@click.command()
+@click.option("--no-warehouse", is_flag=True, help="Start only the broker and the topics, not the warehouse service.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for the warehouse service to answer.",
+)
+@click.pass_context
+def up(ctx: click.Context, no_warehouse: bool, timeout: float) -> None:
+    """Start the embedded stack: broker on loopback, the platform's topics, the warehouse service."""
+    settings = settings_from(ctx)
+    if settings.mode == "server":
+        click.echo(SERVER_NOTE)
+        return
+    with stack.stack_lock(settings):
+        running = stack.read_state(settings)
+        if running and stack.process_matches(running["broker"]["pid"], stack.BROKER_MARK):
+            broker = running["broker"]
+            click.echo(f"already running: broker pid {broker['pid']} on {broker['bootstrap']} (nothing started)")
+            return
+        # A stack.json whose broker is gone: clear what is left of it (a warehouse still holding chdb).
+        for line in stack.stop_stack(settings):
+            click.echo(f"cleaned up a stale stack: {line}")
+        try:
+            state = stack.start_stack(settings, warehouse=not no_warehouse, timeout=timeout)
+        except stack.StackError as exc:
+            raise click.ClickException(str(exc)) from exc
+    broker = state["broker"]
+    click.echo(f"broker: pid {broker['pid']} on {broker['bootstrap']} (log {broker['log']})")
+    click.echo(f"topics: {len(state['topics'])} with {state['partitions']} partition(s) each")
+    wh = state["warehouse"]
+    if wh:
+        click.echo(f"warehouse service: pid {wh['pid']} at {wh['url']} (log {wh['log']})")
+    else:
+        click.echo("warehouse service: not started (--no-warehouse)")
+    click.echo(f"state: {stack.stack_file(settings)}")
+    if settings.broker_bootstrap:
+        click.echo(
+            f"note: FUPIN_BROKER_BOOTSTRAP={settings.broker_bootstrap} is set, so other commands "
+            "will use that broker, not this one"
+        )
+
+
+@click.command()
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait after SIGTERM before SIGKILL.",
+)
+@click.pass_context
+def down(ctx: click.Context, timeout: float) -> None:
+    """Stop what `fupin up` started, warehouse service first, by the recorded process ids."""
+    settings = settings_from(ctx)
+    if settings.mode == "server":
+        click.echo(SERVER_NOTE)
+        return
+    with stack.stack_lock(settings):
+        stopped = stack.stop_stack(settings, timeout=timeout)
+    if not stopped:
+        click.echo("nothing to stop: no embedded stack runs")
+        return
+    for line in stopped:
+        click.echo(line)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Report the broker, the topics and the warehouse; exit 1 when the stack is not running."""
+    settings = settings_from(ctx)
+    report = stack.server_status(settings) if settings.mode == "server" else stack.embedded_status(settings)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        click.echo(_render(report))
+    if not report["running"]:
+        ctx.exit(1)
+
+
+def _render(report: dict[str, Any]) -> str:
+    lines = [f"mode: {report['mode']}"]
+    broker = report.get("broker")
+    if broker is None:
+        lines.append(f"not running: {report['problem']}")
+        return "\n".join(lines)
+    if report["mode"] == "embedded":
+        alive = "alive" if broker["alive"] else "gone"
+        answers = "answers" if broker["answers"] else "does not answer"
+        lines.append(f"broker: pid {broker['pid']} {alive}, {answers} on {broker['bootstrap']}")
+        lines.append(f"started at: {report.get('started_at')}")
+    else:
+        lines.append(f"kafka: {broker['bootstrap']} {'answers' if broker['answers'] else 'does not answer'}")
+    topics = report.get("topics") or []
+    lines.append(f"topics: {len(topics)}")
+    lines.extend(f"  {t['name']}  partitions={t['partitions']}" for t in topics)
+    if report.get("missing_topics"):
+        lines.append(f"missing topics: {', '.join(report['missing_topics'])}")
+    wh = report.get("warehouse")
+    if report["mode"] == "server":
+        where = f"{wh['host']}:{wh['port']} database {wh['database']}"
+        if "error" in wh:
+            lines.append(f"clickhouse: {where}: {wh['error']}")
+        else:
+            lines.append(f"clickhouse: {where}, version {wh['version']}")
+            lines.extend(f"  {name}  rows={rows}" for name, rows in wh["tables"].items())
+    elif wh is None:
+        lines.append("warehouse service: not started (--no-warehouse)")
+    elif not wh["alive"]:
+        lines.append(f"warehouse service: pid {wh['pid']} gone")
+    elif "error" in wh:
+        lines.append(f"warehouse service: pid {wh['pid']} at {wh['url']} does not answer: {wh['error']}")
+    else:
+        lines.append(f"warehouse service: pid {wh['pid']} at {wh['url']}")
+        lines.append(f"  health: {json.dumps(wh['health'], default=str)}")
+    lines.append("running" if report["running"] else f"not running properly: {report['problem']}")
+    return "\n".join(lines)
