@@ -204,7 +204,9 @@ def log_tail(path: Path | str | None, lines: int = 20) -> str:
         return ""
 
 
-def start_warehouse(settings: Settings, bootstrap_servers: str, log_path: Path, timeout: float) -> dict[str, Any]:
+def start_warehouse(
+    settings: Settings, bootstrap_servers: str, log_path: Path, timeout: float
+) -> dict[str, Any]:
     """Start `fupin warehouse serve` detached and wait until it records itself and answers /health."""
     env = dict(os.environ)
     env["FUPIN_BROKER_BOOTSTRAP"] = bootstrap_servers
@@ -268,7 +270,9 @@ def start_stack(settings: Settings, warehouse: bool = True, timeout: float = 60.
     try:
         proc = start_broker(port, broker_log)
     except (OSError, RuntimeError, TimeoutError) as exc:
-        raise StackError(f"the broker did not start on 127.0.0.1:{port}: {exc}\n{log_tail(broker_log)}") from exc
+        raise StackError(
+            f"the broker did not start on 127.0.0.1:{port}: {exc}\n{log_tail(broker_log)}"
+        ) from exc
     bootstrap_servers = f"127.0.0.1:{port}"
     topics = all_topics(settings)
     state: dict[str, Any] = {
@@ -336,7 +340,11 @@ def describe_topics(bootstrap_servers: str) -> list[dict[str, Any]]:
     finally:
         admin.close()
     return sorted(
-        ({"name": t["name"], "partitions": len(t.get("partitions") or [])} for t in described if not t.get("is_internal")),
+        (
+            {"name": t["name"], "partitions": len(t.get("partitions") or [])}
+            for t in described
+            if not t.get("is_internal")
+        ),
         key=lambda t: t["name"],
     )
 
@@ -347,7 +355,11 @@ def _topics_report(settings: Settings, bootstrap_servers: str) -> dict[str, Any]
     try:
         topics = describe_topics(bootstrap_servers)
     except Exception as exc:  # any kafka-python failure means "cannot tell"
-        return {"error": f"{type(exc).__name__}: {exc}", "topics": [], "missing": sorted(all_topics(settings))}
+        return {
+            "error": f"{type(exc).__name__}: {exc}",
+            "topics": [],
+            "missing": sorted(all_topics(settings)),
+        }
     names = {t["name"] for t in topics}
     return {"topics": topics, "missing": sorted(set(all_topics(settings)) - names)}
 
@@ -367,7 +379,9 @@ def embedded_status(settings: Settings) -> dict[str, Any]:
     report["partitions"] = state.get("partitions")
     problems: list[str] = []
     if not broker["answers"]:
-        problems.append(f"broker pid {broker.get('pid')} " + ("does not answer" if broker["alive"] else "is gone"))
+        problems.append(
+            f"broker pid {broker.get('pid')} " + ("does not answer" if broker["alive"] else "is gone")
+        )
         report.update(topics=[], missing_topics=[])
     else:
         topics = _topics_report(settings, broker["bootstrap"])

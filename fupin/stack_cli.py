@@ -22,7 +22,9 @@ SERVER_NOTE = (
 
 
 @click.command()
-@click.option("--no-warehouse", is_flag=True, help="Start only the broker and the topics, not the warehouse service.")
+@click.option(
+    "--no-warehouse", is_flag=True, help="Start only the broker and the topics, not the warehouse service."
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(min=1),
@@ -41,7 +43,9 @@ def up(ctx: click.Context, no_warehouse: bool, timeout: float) -> None:
         running = stack.read_state(settings)
         if running and stack.process_matches(running["broker"]["pid"], stack.BROKER_MARK):
             broker = running["broker"]
-            click.echo(f"already running: broker pid {broker['pid']} on {broker['bootstrap']} (nothing started)")
+            click.echo(
+                f"already running: broker pid {broker['pid']} on {broker['bootstrap']} (nothing started)"
+            )
             return
         # A stack.json whose broker is gone: clear what is left of it (a warehouse still holding chdb).
         for line in stack.stop_stack(settings):
