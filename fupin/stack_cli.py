@@ -38,6 +38,7 @@ def up(ctx: click.Context, no_warehouse: bool, timeout: float) -> None:
     settings = settings_from(ctx)
     if settings.mode == "server":
         click.echo(SERVER_NOTE)
+        _ensure_server_topics(settings)
         return
     with stack.stack_lock(settings):
         running = stack.read_state(settings)
@@ -68,6 +69,27 @@ def up(ctx: click.Context, no_warehouse: bool, timeout: float) -> None:
             f"note: FUPIN_BROKER_BOOTSTRAP={settings.broker_bootstrap} is set, so other commands "
             "will use that broker, not this one"
         )
+
+
+def _ensure_server_topics(settings) -> None:
+    """Server mode: create the platform's topics on the configured Kafka (idempotent).
+
+    This is what the compose file's one-shot `topics` service runs; processes stay compose's job.
+    """
+    from fupin.broker import create_topics
+    from fupin.topics import all_topics
+
+    bootstrap_servers = settings.require("broker_bootstrap")
+    try:
+        created = create_topics(bootstrap_servers, all_topics(settings), settings.topic_partitions)
+    except Exception as exc:  # kafka-python raises many kinds; all mean "Kafka not usable"
+        raise click.ClickException(
+            f"could not create the topics on Kafka at {bootstrap_servers}: {exc}"
+        ) from exc
+    click.echo(
+        f"topics on {bootstrap_servers}: {len(created)} created, "
+        f"{len(all_topics(settings)) - len(created)} already there"
+    )
 
 
 @click.command()
