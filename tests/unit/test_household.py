@@ -1,0 +1,293 @@
+"""The household fold: status transitions, members, guarantees, duplicates and late events."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import uuid
+
+import pytest
+
+from fupin.contract import validate
+from streams import household
+from streams.alerts import Thresholds
+
+LINES = {("43", 2019): (3700.0, 5550.0), ("43", 2020): (4000.0, 6000.0)}
+REGION = "431224104201"
+_n = itertools.count()
+
+
+def pid(i: int) -> str:
+    return "P" + f"{i:032x}"
+
+
+def ev(
+    event_type: str,
+    occurred: str,
+    payload: dict,
+    *,
+    hid: str = "H1",
+    person: str | None = None,
+    recorded: str | None = None,
+    event_id: str | None = None,
+    region: str = REGION,
+) -> dict:
+    """A contract-valid envelope (checked by fupin.contract, so tests build only real events)."""
+    env = {
+        "event_id": event_id or str(uuid.UUID(int=next(_n) + 1)),
+        "event_type": event_type,
+        "schema_version": 1,
+        "department": event_type.partition(".")[0],
+        "source_system": "test",
+        "household_id": hid,
+        "person_id": person,
+        "region_code": region,
+        "occurred_at": occurred,
+        "recorded_at": recorded or occurred[:10] + "T12:00:00+08:00",
+        "payload": payload,
+    }
+    return validate(env)
+
+
+def registered(occurred="2016-03-01", members=None, **kw):
+    members = members or [
+        {
+            "person_id": pid(1),
+            "relation": "head",
+            "birth_date": "1970-03-02",
+            "sex": "M",
+            "labour_capacity": "normal",
+        },
+        {
+            "person_id": pid(2),
+            "relation": "child",
+            "birth_date": "2008-05-01",
+            "sex": "F",
+            "labour_capacity": "none",
+        },
+    ]
+    return ev(
+        "poverty_office.household_registered",
+        occurred,
+        {"year_identified": int(occurred[:4]), "poverty_causes": ["illness"], "members": members},
+        **kw,
+    )
+
+
+def income(occurred, year, amount, **kw):
+    return ev(
+        "poverty_office.income_assessed",
+        occurred,
+        {"year": year, "net_income_per_capita": amount, "household_size": 2},
+        **kw,
+    )
+
+
+def exited(occurred, **kw):
+    return ev("poverty_office.household_exited", occurred, {"year": int(occurred[:4])}, **kw)
+
+
+def returned(occurred, **kw):
+    return ev(
+        "poverty_office.household_returned",
+        occurred,
+        {"year": int(occurred[:4]), "causes": ["illness"]},
+        **kw,
+    )
+
+
+def fold(events):
+    states, messages = household.fold(events, LINES, Thresholds())
+    return states, messages
+
+
+def doc(state):
+    return household.document(state, LINES, "now")
+
+
+def test_first_seen_household_is_non_registered():
+    states, _ = fold([ev("water.water_assessed", "2020-01-01", {"safe": True, "issues": []}, hid="H9")])
+    d = doc(states["H9"])
+    assert d["status"] == "non_registered"
+    assert d["guarantees"] == {
+        "income": "unverified",
+        "education": "met",
+        "medical": "unverified",
+        "housing": "unverified",
+        "water": "met",
+    }
+    assert d["monitoring"] == {"category": None, "risk_state": None}
+    assert d["version"] == 1
+
+
+@pytest.mark.parametrize(
+    ("kinds", "status", "invalid"),
+    [
+        (["reg"], "poor", 0),
+        (["reg", "exit"], "exited", 0),
+        (["reg", "exit", "ret"], "returned", 0),
+        (["reg", "exit", "ret", "exit"], "exited", 0),
+        (["exit"], "non_registered", 1),
+        (["ret"], "non_registered", 1),
+        (["reg", "ret"], "poor", 1),
+        (["reg", "reg"], "poor", 1),
+        (["reg", "exit", "exit"], "exited", 1),
+    ],
+)
+def test_status_transitions(kinds, status, invalid):
+    makers = {"reg": registered, "exit": exited, "ret": returned}
+    events = [makers[k](f"{2016 + i}-06-01") for i, k in enumerate(kinds)]
+    states, _ = fold(events)
+    assert states["H1"]["status"] == status
+    assert states["H1"]["invalid"] == invalid
+    # The same events in any arrival order give the same status (applied by valid time).
+    states2, _ = fold(list(reversed(events)))
+    assert states2["H1"]["status"] == status and states2["H1"]["invalid"] == invalid
+
+
+def test_members_join_leave_and_relocation():
+    events = [
+        registered(),
+        ev(
+            "public_security.person_joined",
+            "2018-01-05",
+            {"birth_date": "2018-01-01", "sex": "M", "relation": "grandchild", "reason": "birth"},
+            person=pid(3),
+        ),
+        ev("public_security.person_left", "2019-02-01", {"reason": "death"}, person=pid(1)),
+        ev("housing.household_relocated", "2019-05-01", {"new_region_code": "431224104299"}),
+    ]
+    d = doc(fold(events)[0]["H1"])
+    assert d["living_members"] == 2
+    assert {m["person_id"]: m["living"] for m in d["members"]} == {pid(1): False, pid(2): True, pid(3): True}
+    assert d["region_code"] == "431224104299"
+    assert d["guarantees"]["housing"] == "met"
+
+
+def test_duplicate_event_changes_nothing():
+    e = income("2020-10-01", 2020, 3000.0)
+    states, messages = fold([registered(), e, e, dict(e)])
+    assert states["H1"]["v"] == 2
+    assert len([m for m in messages if m["state"] == "raised"]) == 0  # poor: not a monitoring rule
+    # Beyond the bounded seen set the fold is still idempotent.
+    state = states["H1"]
+    state["seen"].clear()
+    before = doc(state)
+    outcome = household.apply(state, e, LINES, Thresholds())
+    assert outcome.alerts == []
+    assert doc(state) == before
+
+
+def test_late_event_does_not_overwrite_newer_fact():
+    newer = income("2020-10-01", 2020, 9000.0)
+    older = income("2019-10-01", 2019, 3000.0)
+    states, _ = fold([registered(), newer, older])
+    d = doc(states["H1"])
+    assert d["income"] == {"per_capita": 9000.0, "year": 2020}
+    assert d["last_event_id"] == newer["event_id"]
+    assert d["guarantees"]["income"] == "met"
+
+
+def test_valid_time_ties_broken_by_recorded_at_then_event_id():
+    a = ev(
+        "water.water_assessed",
+        "2020-05-01",
+        {"safe": False, "issues": ["quality"]},
+        recorded="2020-05-02T00:00:00Z",
+        event_id="00000000-0000-0000-0000-00000000000b",
+    )
+    b = ev(
+        "water.water_assessed",
+        "2020-05-01T08:00:00+08:00",
+        {"safe": True, "issues": []},
+        recorded="2020-05-01T00:00:00Z",
+        event_id="00000000-0000-0000-0000-00000000000a",
+    )
+    # Same valid instant (08:00+08 is 00:00Z); a was recorded later, so a wins either way round.
+    for order in ([a, b], [b, a]):
+        assert doc(fold(order)[0]["H1"])["guarantees"]["water"] == "not_met"
+    c = dict(b, event_id="00000000-0000-0000-0000-00000000000c", recorded_at=a["recorded_at"])
+    for order in ([a, c], [c, a]):
+        assert doc(fold(order)[0]["H1"])["guarantees"]["water"] == "met"  # tie: larger event id
+
+
+def test_guarantees_education_medical_housing():
+    base = [registered()]
+    drop = ev("education.student_dropped_out", "2020-03-01", {"stage": "junior_middle"}, person=pid(2))
+    back = ev("education.student_returned", "2020-04-01", {"stage": "junior_middle"}, person=pid(2))
+    ins1 = ev(
+        "health_insurance.insurance_enrolled",
+        "2020-01-01",
+        {"year": 2020, "schemes": ["basic"]},
+        person=pid(1),
+    )
+    ins2 = ev(
+        "health_insurance.insurance_enrolled",
+        "2020-01-01",
+        {"year": 2020, "schemes": ["basic"]},
+        person=pid(2),
+    )
+    lapse = ev("health_insurance.insurance_lapsed", "2020-06-01", {"year": 2020}, person=pid(2))
+    house = ev("housing.house_appraised", "2019-01-01", {"grade": "D"})
+    renov = ev("housing.house_renovated", "2020-02-01", {"grade_after": "B"})
+    g = doc(fold([*base, drop, ins1])[0]["H1"])["guarantees"]
+    assert (g["education"], g["medical"], g["housing"]) == ("not_met", "unverified", "unverified")
+    g = doc(fold([*base, drop, back, ins1, ins2, house])[0]["H1"])["guarantees"]
+    assert (g["education"], g["medical"], g["housing"]) == ("met", "met", "not_met")
+    g = doc(fold([*base, back, drop, ins1, ins2, lapse, renov, house])[0]["H1"])["guarantees"]
+    assert (g["education"], g["medical"], g["housing"]) == ("met", "not_met", "met")
+
+
+def test_medical_guarantee_is_for_the_year_of_the_latest_event():
+    ins = [
+        ev(
+            "health_insurance.insurance_enrolled",
+            "2019-01-01",
+            {"year": 2019, "schemes": ["basic"]},
+            person=pid(i),
+        )
+        for i in (1, 2)
+    ]
+    assert doc(fold([registered(), *ins])[0]["H1"])["guarantees"]["medical"] == "met"
+    later = ev("water.water_assessed", "2020-02-01", {"safe": True, "issues": []})
+    assert doc(fold([registered(), *ins, later])[0]["H1"])["guarantees"]["medical"] == "unverified"
+
+
+def test_income_without_line_is_unverified():
+    d = doc(fold([registered(), income("2015-10-01", 2015, 100.0)])[0]["H1"])
+    assert d["guarantees"]["income"] == "unverified"
+
+
+def test_monitoring_overlay():
+    enr = ev(
+        "poverty_office.monitoring_enrolled", "2020-05-01", {"category": "edge", "risk_types": ["illness"]}
+    )
+    elim = ev("poverty_office.monitoring_risk_eliminated", "2020-09-01", {})
+    assert doc(fold([enr])[0]["H1"])["monitoring"] == {"category": "edge", "risk_state": "open"}
+    for order in ([enr, elim], [elim, enr]):
+        assert doc(fold(order)[0]["H1"])["monitoring"] == {"category": "edge", "risk_state": "eliminated"}
+
+
+def test_any_arrival_order_gives_the_same_document_and_open_alerts():
+    events = [
+        registered("2016-03-01"),
+        income("2019-10-01", 2019, 3000.0),
+        exited("2019-12-01"),
+        income("2020-10-01", 2020, 5000.0),
+        ev("water.water_assessed", "2020-05-01", {"safe": False, "issues": ["quality"]}),
+        ev("housing.house_appraised", "2020-06-01", {"grade": "C"}),
+        ev("civil_affairs.dibao_terminated", "2020-07-01", {"reason": "x"}),
+        ev("education.student_dropped_out", "2020-03-01", {"stage": "primary"}, person=pid(2)),
+        ev("public_security.person_left", "2020-08-01", {"reason": "death"}, person=pid(1)),
+    ]
+    ref_state = fold(events)[0]["H1"]
+    reference = doc(ref_state)
+    rng = random.Random(7)
+    for _ in range(20):
+        shuffled = events[:]
+        rng.shuffle(shuffled)
+        d = doc(fold(shuffled)[0]["H1"])
+        assert d == reference
+    assert reference["open_alerts"] == sorted(
+        ["income_below_monitoring_line", "unsafe_water", "unsafe_housing", "education_dropout", "labour_loss"]
+    )
