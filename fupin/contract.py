@@ -4,10 +4,10 @@ Layout of ``schemas/`` (see ``schemas/README.md``): ``envelope/1.json``, ``fragm
 ``<department>/<name>/<version>.json`` (the payload schema of ``<department>.<name>``).
 
 Speed: for each (event type, version) the envelope and that payload schema are composed into one
-self-contained schema ($refs inlined) and compiled once, lazily, with fastjsonschema into
-plain Python code. Valid envelopes only pay for that compiled check plus the few checks JSON
-Schema cannot express (real calendar dates, the hospitalization sum). Only an invalid envelope
-pays for ``jsonschema``, which finds a readable reason such as
+self-contained schema ($refs inlined) and compiled once, on first use, by jsonschema-rs (Rust).
+A valid envelope pays for that compiled ``is_valid`` plus the few checks JSON Schema cannot
+express (real calendar dates, the hospitalization sum): see ``bench/validate.py``. Only an
+invalid envelope pays for the pure-Python ``jsonschema``, which finds a readable reason such as
 ``payload.net_income_per_capita: -5 is less than the minimum of 0``.
 """
 
@@ -21,8 +21,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import fastjsonschema
 import jsonschema
+import jsonschema_rs
 import orjson
 
 from fupin import PROJECT_ROOT
@@ -121,7 +121,7 @@ class SchemaSet:
             versions.setdefault(event_type, []).append(version)
         self.event_types: dict[str, tuple[int, ...]] = {t: tuple(v) for t, v in versions.items()}
         self._payload: dict[tuple[str, int], dict] = {}
-        self._fast: dict[tuple[str, int], Callable[[Any], Any]] = {}
+        self._fast: dict[tuple[str, int], Callable[[Any], bool]] = {}
         self._slow: dict[tuple[str, int], jsonschema.protocols.Validator] = {}
 
     @cached_property
@@ -161,14 +161,28 @@ class SchemaSet:
             schema["required"] = [*schema["required"], "person_id"]
         return schema
 
-    def fast_validator(self, event_type: str, version: int) -> Callable[[Any], Any]:
+    def fast_validator(self, event_type: str, version: int) -> Callable[[Any], bool]:
+        """The compiled ``is_valid`` of the whole event; KeyError for an unknown type or version."""
         key = (event_type, version)
         fn = self._fast.get(key)
         if fn is None:
-            fn = self._fast[key] = fastjsonschema.compile(
-                _python_anchors(self.event_schema(event_type, version))
-            )
+            validator = jsonschema_rs.Draft7Validator(self.event_schema(event_type, version))
+            fn = self._fast[key] = validator.is_valid
         return fn
+
+    def fast_error(self, envelope: Any) -> str | None:
+        """jsonschema-rs's own first error: the fallback when ``jsonschema`` finds none."""
+        try:
+            validator = jsonschema_rs.Draft7Validator(
+                self.event_schema(envelope["event_type"], envelope["schema_version"])
+            )
+            error = next(iter(validator.iter_errors(envelope)), None)
+        except Exception as exc:  # values JSON cannot carry (sets, objects, huge ints)
+            return f"envelope: not a JSON document ({exc})"
+        if error is None:
+            return None
+        where = _where(error.instance_path)
+        return f"{where}: {error.message}" if where else error.message
 
     def slow_validator(self, event_type: str | None, version: int | None) -> jsonschema.protocols.Validator:
         key = (event_type, version)
@@ -178,25 +192,12 @@ class SchemaSet:
         return self._slow[key]
 
 
-def _python_anchors(node: Any) -> Any:
-    """Make a trailing ``$`` in patterns mean end of text in Python's ``re`` (as in ECMA 262).
-
-    In Python ``$`` also matches before a final newline, so ``"123456789012\\n"`` would pass
-    ``^[0-9]{12}$``; ``\\Z`` does not.
-    """
-    if isinstance(node, list):
-        return [_python_anchors(v) for v in node]
-    if not isinstance(node, dict):
-        return node
-    out = {k: _python_anchors(v) for k, v in node.items()}
-    pattern = node.get("pattern")
-    if isinstance(pattern, str) and pattern.endswith("$") and not pattern.endswith("\\$"):
-        out["pattern"] = pattern[:-1] + r"\Z"
-    return out
-
-
 def _pattern_end_of_text(validator, pattern, instance, schema):
-    """jsonschema's ``pattern``, with ``$`` as end of text (see ``_python_anchors``)."""
+    """jsonschema's ``pattern`` with ``$`` as end of text, as in ECMA 262 and jsonschema-rs.
+
+    In Python's ``re`` a final ``$`` also matches before a trailing newline, so
+    ``"123456789012\\n"`` would pass ``^[0-9]{12}$``; ``\\Z`` does not.
+    """
     if not validator.is_type(instance, "string"):
         return
     anchored = pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith("\\$") else pattern
@@ -247,6 +248,10 @@ def _error_reason(error: jsonschema.ValidationError) -> str:
             f"{prefix}{_short(error.instance)} has {len(error.instance)} characters; "
             f"expected {bound} {error.validator_value}"
         )
+    if error.validator == "pattern":
+        meaning = error.schema.get("description", "").rstrip(".")
+        expected = f": expected {meaning}" if meaning else ""
+        return f"{prefix}{_short(error.instance)} does not match {error.validator_value!r}{expected}"
     if error.validator == "enum":
         return f"{prefix}{_short(error.instance)} is not one of {', '.join(map(str, error.validator_value))}"
     return f"{prefix}{error.message}"
@@ -289,7 +294,7 @@ def _reason(schemas: SchemaSet, envelope: Any) -> str:
     if event_type in schemas.person_event_types and envelope.get("person_id") is None:
         return f"person_id: required (not null) for the person event {event_type}"
     reason = _first_error(schemas.slow_validator(event_type, version), envelope)
-    return reason or "envelope: does not match its schema"
+    return reason or schemas.fast_error(envelope) or "envelope: does not match its schema"
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,7 +364,6 @@ EVENT_TYPES: dict[str, tuple[int, ...]] = _SCHEMAS.event_types
 PERSON_EVENT_TYPES: frozenset[str] = _SCHEMAS.person_event_types
 
 _fast_get = _SCHEMAS._fast.get
-_JsonSchemaException = fastjsonschema.JsonSchemaException
 
 
 def validate(envelope: dict) -> dict:
@@ -369,9 +373,11 @@ def validate(envelope: dict) -> dict:
         fn = _fast_get(key)
         if fn is None:
             fn = _SCHEMAS.fast_validator(*key)
-        fn(envelope)
-    except (_JsonSchemaException, KeyError, TypeError, ValueError):
-        raise ContractError(_reason(_SCHEMAS, envelope)) from None
+        valid = fn(envelope)
+    except Exception:  # not a dict, unknown type or version, values JSON cannot carry
+        valid = False
+    if not valid:
+        raise ContractError(_reason(_SCHEMAS, envelope))
     occurred = envelope["occurred_at"]
     try:
         if len(occurred) == 10:
