@@ -54,7 +54,9 @@ def up(ctx: click.Context, no_warehouse: bool, timeout: float) -> None:
         try:
             state = stack.start_stack(settings, warehouse=not no_warehouse, timeout=timeout)
         except stack.StackError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(
+                f"{exc}\nnothing was left running; 'fupin up --no-warehouse' starts the broker and topics alone"
+            ) from exc
     broker = state["broker"]
     click.echo(f"broker: pid {broker['pid']} on {broker['bootstrap']} (log {broker['log']})")
     click.echo(f"topics: {len(state['topics'])} with {state['partitions']} partition(s) each")

@@ -50,7 +50,9 @@ def test_every_image_is_pinned_to_a_version(services):
         assert image, f"service {name} names no image (built services tag theirs too)"
         repo, _, tag = image.rpartition(":")
         assert repo and "/" not in tag, f"service {name}: image {image} has no tag"
-        assert tag != "latest" and VERSION_TAG.match(tag), f"service {name}: {image} is not pinned to a version"
+        assert tag != "latest" and VERSION_TAG.match(tag), (
+            f"service {name}: {image} is not pinned to a version"
+        )
 
 
 def test_dockerfile_base_pinned_non_root_and_fupin_entrypoint():
