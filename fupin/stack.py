@@ -266,6 +266,12 @@ def start_stack(settings: Settings, warehouse: bool = True, timeout: float = 60.
             "'fupin up': stop it first, it holds the warehouse data"
         )
     port = settings.broker_port or free_port()
+    if settings.broker_port and port_answers(f"127.0.0.1:{port}", timeout=0.5):
+        # Checked first: the readiness probe would take the other listener for our broker.
+        raise StackError(
+            f"setting 'broker_port': 127.0.0.1:{port} is already in use by another process "
+            "(set FUPIN_BROKER_PORT=0 for any free port)"
+        )
     broker_log = logs / "broker.log"
     try:
         proc = start_broker(port, broker_log)

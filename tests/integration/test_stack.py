@@ -267,3 +267,26 @@ def test_full_stack_with_warehouse_service(stack_env):
         assert lines[1].startswith(f"broker pid {state['broker']['pid']}")
         assert not pid_alive(wh["pid"]) and not pid_alive(state["broker"]["pid"])
         assert not (Path(env["FUPIN_DATA_DIR"]) / "warehouse.json").exists()
+
+
+def test_configured_broker_port_in_use_is_refused(stack_env):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        up = fupin("up", "--no-warehouse", env={**stack_env, "FUPIN_BROKER_PORT": str(port)})
+    assert up.returncode != 0
+    assert f"setting 'broker_port': 127.0.0.1:{port} is already in use" in up.stderr
+    assert not (Path(stack_env["FUPIN_DATA_DIR"]) / "stack.json").exists()
+
+
+def test_an_exited_unreaped_process_counts_as_dead():
+    """A detached broker whose reaper is careless leaves a zombie; it must not look like a live stack."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{child.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert not pid_alive(child.pid)
+    child.wait()
+    assert pid_alive(os.getpid())
