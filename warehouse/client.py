@@ -11,6 +11,7 @@ gives each thread its own.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 import threading
 import urllib.error
@@ -77,6 +78,9 @@ class ChdbWarehouse:
             ) from exc
         self._lock = threading.Lock()
         self._types: dict[str, list[tuple[str, str]]] = {}
+        # Unqualified names resolve in our database, as on a server client opened on it.
+        self.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
+        self.execute(f"USE {database}")
 
     # -- reading ------------------------------------------------------------------------------
     def _run(self, sql: str, fmt: str, params: dict[str, Any] | None) -> Any:
@@ -173,11 +177,8 @@ class ChdbWarehouse:
         return bytes(out)
 
     def close(self) -> None:
-        with self._lock:
-            try:
-                self._conn.close()
-            except Exception:  # closing twice is harmless
-                pass
+        with self._lock, contextlib.suppress(Exception):  # closing twice is harmless
+            self._conn.close()
 
 
 def _pylist(column) -> list:
@@ -263,8 +264,19 @@ def _encoder(ch_type: str):
             out += struct.pack("<q", micros * 10**scale // 1_000_000)
 
         return dt64
-    ints = {"UInt8": "<B", "UInt16": "<H", "UInt32": "<I", "UInt64": "<Q", "Int8": "<b", "Int16": "<h",
-            "Int32": "<i", "Int64": "<q", "Float32": "<f", "Float64": "<d", "Bool": "<B"}
+    ints = {
+        "UInt8": "<B",
+        "UInt16": "<H",
+        "UInt32": "<I",
+        "UInt64": "<Q",
+        "Int8": "<b",
+        "Int16": "<h",
+        "Int32": "<i",
+        "Int64": "<q",
+        "Float32": "<f",
+        "Float64": "<d",
+        "Bool": "<B",
+    }
     if ch_type in ints:
         fmt = ints[ch_type]
         conv = float if fmt in ("<f", "<d") else int
@@ -295,21 +307,28 @@ class ServerWarehouse:
         from clickhouse_driver import Client
 
         self.database = settings.clickhouse_database
-        self._client = Client(
-            host=settings.clickhouse_host,
-            port=settings.clickhouse_port,
-            user=settings.clickhouse_user,
-            password=settings.clickhouse_password,
-            settings={"server_side_params": True, "use_numpy": False},
-        )
+        options = {
+            "host": settings.clickhouse_host,
+            "port": settings.clickhouse_port,
+            "user": settings.clickhouse_user,
+            "password": settings.clickhouse_password,
+            "settings": {"server_side_params": True, "use_numpy": False},
+        }
         self._lock = threading.Lock()
+        # The database must exist before a client can be opened on it (migrations create the rest).
+        self._client = Client(**options)
+        self.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+        self._client.disconnect()
+        self._client = Client(database=self.database, **options)
 
     def _call(self, fn, *args, **kwargs):
         with self._lock:
             try:
                 return fn(*args, **kwargs)
             except Exception as exc:
-                raise WarehouseError(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)) from exc
+                raise WarehouseError(
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                ) from exc
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
         self._call(self._client.execute, sql, params or None)
@@ -385,7 +404,7 @@ class RemoteWarehouse:
         return http_post_json(self.url + path, body, self.timeout)
 
     def query_columns(self, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
-        result = self._post("/query", {"sql": sql, "params": params or {}, "database": self.database})
+        result = self._post("/query", {"sql": sql, "params": params or {}, "_database": self.database})
         types = result.get("types") or [""] * len(result["columns"])
         convert = [_from_json(t) for t in types]
         rows = [tuple(c(v) for c, v in zip(convert, row, strict=True)) for row in result["rows"]]
@@ -405,9 +424,13 @@ class RemoteWarehouse:
         return pd.DataFrame.from_records(rows, columns=names)
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
-        raise WarehouseError("the warehouse service API is read-only: run writes as a job (POST /jobs/<name>)")
+        raise WarehouseError(
+            "the warehouse service API is read-only: run writes as a job (POST /jobs/<name>)"
+        )
 
-    def insert(self, table: str, columns: list[str], rows: list[tuple], dedup_token: str | None = None) -> None:
+    def insert(
+        self, table: str, columns: list[str], rows: list[tuple], dedup_token: str | None = None
+    ) -> None:
         raise WarehouseError("the warehouse service API is read-only: the sink and jobs write")
 
     def close(self) -> None:
@@ -422,6 +445,14 @@ def _from_json(ch_type: str):
     if ch_type.removeprefix("Nullable(").startswith("Date"):
         return lambda v: None if v is None else date.fromisoformat(v)
     return lambda v: v
+
+
+def http_get_json(url: str, timeout: float = 10.0) -> dict[str, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return orjson.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise WarehouseError(f"the warehouse service at {url} does not answer: {exc}") from exc
 
 
 def http_post_json(url: str, body: dict[str, Any], timeout: float = 300.0) -> dict[str, Any]:

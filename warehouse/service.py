@@ -1,0 +1,335 @@
+"""The embedded warehouse's one owner: chdb, the sink, jobs and a loopback HTTP API in one process.
+
+chdb lets one process open a data path, so everything that touches the embedded warehouse while
+ingestion runs happens here: the sink in a thread, queries and jobs (dbt build, checkpoint,
+reference load, rebuild) in request threads, each with its own connection to the same engine.
+Readers never stop the sink; a long job only shares the engine's cores with it.
+
+API (JSON): ``GET /health``; ``POST /query`` {"sql", "params"} → {"columns", "types", "rows"}
+(read-only statements only); ``POST /jobs/<name>`` {params} → the job's result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+import os
+import re
+import signal
+import threading
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fupin.config import Settings, SettingsError
+from fupin.stack import service_file, service_url
+from warehouse.client import (
+    READ_ONLY_KEYWORDS,
+    ChdbWarehouse,
+    Warehouse,
+    WarehouseError,
+    connect,
+    http_post_json,
+)
+
+log = logging.getLogger("fupin.warehouse")
+
+#: Job name → "module:function" with signature fn(warehouse, settings, **params) -> dict.
+JOBS: dict[str, str] = {
+    "build": "fupin.build:run_build_job",
+    "check": "expectations.checkpoint:run_checkpoint_job",
+    "load-reference": "warehouse.reference:load_reference_job",
+    "migrate": "warehouse.service:migrate_job",
+    "rebuild": "warehouse.rebuild:rebuild_job",
+    "rebuild-check": "warehouse.rebuild:check_job",
+}
+
+
+def job_function(name: str):
+    if name not in JOBS:
+        raise WarehouseError(f"no job named {name!r}; jobs: {', '.join(sorted(JOBS))}")
+    module, attr = JOBS[name].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def migrate_job(warehouse: Warehouse, settings: Settings, **params: Any) -> dict:
+    from warehouse.migrate import migrate
+
+    return {"applied": migrate(warehouse)}
+
+
+def run_job(settings: Settings, name: str, **params: Any) -> dict:
+    """Run a job in the service when one runs (embedded), else here on a fresh connection."""
+    url = service_url(settings)
+    if url:
+        body = {**params, "_database": settings.clickhouse_database}
+        return http_post_json(f"{url}/jobs/{name}", body, timeout=3600.0)
+    fn = job_function(name)
+    wh = connect(settings)
+    try:
+        return fn(wh, settings, **params)
+    finally:
+        wh.close()
+
+
+_WORD = re.compile(r"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*([A-Za-z]+)", re.S)
+
+
+def check_read_only(sql: str) -> None:
+    """Accept one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXISTS, EXPLAIN); else ValueError."""
+    m = _WORD.match(sql or "")
+    if not m or m.group(1).upper() not in READ_ONLY_KEYWORDS:
+        raise ValueError(f"read-only API: only {', '.join(READ_ONLY_KEYWORDS)} statements are accepted")
+    body = sql.strip().rstrip(";")
+    if ";" in _strip_strings(body):
+        raise ValueError("read-only API: one statement per request")
+
+
+def _strip_strings(sql: str) -> str:
+    return re.sub(r"'(?:[^'\\]|\\.)*'", "''", sql)
+
+
+def _type_names(wh: ChdbWarehouse, sql: str, params: dict | None) -> list[str]:
+    try:
+        return [t for _, t in wh.query(f"SELECT name, type FROM (DESCRIBE ({sql}))", params)]
+    except WarehouseError:
+        return []
+
+
+class Service:
+    """The owner: holds settings, the sink thread and the HTTP server."""
+
+    def __init__(self, settings: Settings, sink: bool = True) -> None:
+        self.settings = settings
+        self.path = settings.chdb_data_path
+        self.want_sink = sink
+        self.sink = None
+        self.sink_thread: threading.Thread | None = None
+        self.sink_note: str | None = None
+        self.started_at = datetime.now(UTC)
+        self.httpd: ThreadingHTTPServer | None = None
+        self._job_locks: dict[str, threading.Lock] = {n: threading.Lock() for n in JOBS}
+        self._main: ChdbWarehouse | None = None
+
+    def warehouse(self, database: str | None = None) -> ChdbWarehouse:
+        """A connection of this thread's own to the engine this process owns."""
+        return ChdbWarehouse(self.path, database or self.settings.clickhouse_database)
+
+    def settings_for(self, database: str | None) -> Settings:
+        if database and database != self.settings.clickhouse_database:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
+                raise ValueError(f"bad database name {database!r}")
+            return self.settings.with_(clickhouse_database=database)
+        return self.settings
+
+    # -- start and stop ------------------------------------------------------------------------
+    def start(self) -> str:
+        from warehouse.migrate import migrate
+
+        self._main = self.warehouse()
+        applied = migrate(self._main)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+        try:
+            result = job_function("load-reference")(self._main, self.settings)
+            log.info("reference data: %s", result)
+        except Exception as exc:  # reference data can be loaded later; the service still serves
+            log.warning("reference data not loaded: %s", exc)
+        if self.want_sink:
+            self._start_sink()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.settings.service_port), _handler(self))
+        self.httpd.daemon_threads = True
+        url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True).start()
+        record = service_file(self.settings)
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_suffix(".tmp")
+        tmp.write_text(
+            json.dumps({"pid": os.getpid(), "url": url, "started_at": self.started_at.isoformat()})
+        )
+        tmp.replace(record)
+        log.info(
+            "warehouse service at %s (chdb %s, database %s)",
+            url,
+            self.path,
+            self.settings.clickhouse_database,
+        )
+        return url
+
+    def _start_sink(self) -> None:
+        from fupin.stack import bootstrap
+        from warehouse.sink import Sink
+
+        try:
+            servers = bootstrap(self.settings)
+        except SettingsError as exc:
+            self.sink_note = f"sink not running: {exc}"
+            log.warning(self.sink_note)
+            return
+        self.sink = Sink(self.warehouse(), self.settings, servers)
+        self.sink_thread = threading.Thread(target=self._run_sink, name="sink", daemon=True)
+        self.sink_thread.start()
+
+    def _run_sink(self) -> None:
+        while not self.sink.stop_event.is_set():
+            try:
+                self.sink.run()
+            except Exception as exc:  # the broker went away, say: keep the service, retry
+                self.sink_note = f"sink restarting after: {exc}"
+                log.exception("sink failed; restarting in 5 s")
+                self.sink.stop_event.wait(5.0)
+
+    def stop(self) -> None:
+        """Clean shutdown: stop serving, flush and commit the sink, close chdb, remove the record."""
+        if self.httpd:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+        if self.sink:
+            self.sink.stop_event.set()
+        if self.sink_thread:
+            self.sink_thread.join(60)
+        if self.sink:
+            self.sink.warehouse.close()
+        if self._main:
+            self._main.close()
+        record = service_file(self.settings)
+        with contextlib.suppress(OSError, ValueError):
+            if json.loads(record.read_text()).get("pid") == os.getpid():
+                record.unlink()
+
+    # -- requests ------------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        wh = self.warehouse()
+        try:
+            counts = dict(
+                wh.query(
+                    "SELECT table, sum(rows) FROM system.parts WHERE database = {db:String} AND active "
+                    "GROUP BY table ORDER BY table",
+                    {"db": self.settings.clickhouse_database},
+                )
+            )
+        finally:
+            wh.close()
+        return {
+            "status": "ok",
+            "pid": os.getpid(),
+            "database": self.settings.clickhouse_database,
+            "chdb_path": str(self.path),
+            "started_at": self.started_at.isoformat(),
+            "rows": counts,
+            "sink": self.sink.progress.as_dict() if self.sink else None,
+            "sink_note": self.sink_note,
+        }
+
+    def query(self, body: dict[str, Any]) -> dict[str, Any]:
+        sql = body.get("sql")
+        if not isinstance(sql, str):
+            raise ValueError('POST /query wants {"sql": "SELECT …"}')
+        check_read_only(sql)
+        params = body.get("params") or None
+        wh = self.warehouse(self.settings_for(body.get("_database")).clickhouse_database)
+        try:
+            columns, rows = wh.query_columns(sql, params)
+            types = _type_names(wh, sql, params) if rows else []
+        finally:
+            wh.close()
+        return {"columns": columns, "types": types if len(types) == len(columns) else [], "rows": rows}
+
+    def job(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        fn = job_function(name)
+        settings = self.settings_for(body.pop("_database", None))
+        wh = self.warehouse(settings.clickhouse_database)
+        try:
+            with self._job_locks.setdefault(name, threading.Lock()):
+                return fn(wh, settings, **body)
+        finally:
+            wh.close()
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def _handler(service: Service):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt: str, *args: Any) -> None:
+            log.debug("%s " + fmt, self.address_string(), *args)
+
+        def _send(self, code: int, doc: Any) -> None:
+            data = orjson.dumps(doc, default=_default, option=orjson.OPT_NON_STR_KEYS)
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _body(self) -> dict[str, Any]:
+            length = int(self.headers.get("Content-Length") or 0)
+            if not length:
+                return {}
+            doc = orjson.loads(self.rfile.read(length))
+            if not isinstance(doc, dict):
+                raise ValueError("the request body must be a JSON object")
+            return doc
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path.rstrip("/") == "/health":
+                try:
+                    self._send(200, service.health())
+                except Exception as exc:
+                    self._send(500, {"error": str(exc)})
+            else:
+                self._send(404, {"error": f"no such resource {self.path}; try /health"})
+
+        def do_POST(self) -> None:  # noqa: N802
+            try:
+                body = self._body()
+                if self.path.rstrip("/") == "/query":
+                    self._send(200, service.query(body))
+                elif self.path.startswith("/jobs/"):
+                    self._send(200, service.job(self.path[len("/jobs/") :].strip("/"), body))
+                else:
+                    self._send(404, {"error": f"no such resource {self.path}"})
+            except (ValueError, TypeError) as exc:
+                self._send(400, {"error": str(exc)})
+            except WarehouseError as exc:
+                self._send(422, {"error": str(exc)})
+            except Exception as exc:
+                log.exception("request %s failed", self.path)
+                self._send(500, {"error": f"{type(exc).__name__}: {exc}"})
+
+    return Handler
+
+
+def serve(settings: Settings, sink: bool = True) -> None:
+    """Run the service until SIGTERM or SIGINT; then shut down cleanly."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.mode != "embedded":
+        raise SettingsError("the warehouse service owns embedded chdb: it runs in embedded mode only")
+    other = service_url(settings)
+    if other:
+        raise SettingsError(f"a warehouse service already runs at {other} ({service_file(settings)})")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    service = Service(settings, sink=sink)
+    try:
+        service.start()
+        while not stop.wait(1.0):
+            pass
+    finally:
+        t0 = time.monotonic()
+        service.stop()
+        log.info("warehouse service stopped cleanly in %.1f s", time.monotonic() - t0)

@@ -1,0 +1,515 @@
+"""The sink: every topic's messages land in the warehouse exactly once, offsets committed after.
+
+Checkpointing like Quix Streams: messages are buffered into per-table batches, the batch is
+flushed (inserted, durable) when it is big enough or old enough, and only then are the offsets
+committed. A crash between insert and commit re-reads the batch; it still counts once because
+each table is a ReplacingMergeTree keyed on the message's identity (read with ``FINAL`` views) and
+a retried batch carries the same insert deduplication token. A table that cannot be written
+pauses consumption and is retried with backoff; nothing is committed past unwritten data. A
+message that breaks the contract becomes a dead letter (source ``sink``), never a crash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from fupin.config import Settings
+from fupin.contract import ContractError, decode
+from fupin.timeutil import parse_instant
+from fupin.topics import DEPARTMENTS, alerts_topic, deadletter_topic, input_topics, status_topic
+from warehouse.client import Warehouse, WarehouseError
+
+log = logging.getLogger("fupin.sink")
+
+GROUP_ID = "fupin-sink"
+
+EVENT_COLUMNS = [
+    "event_id", "event_type", "schema_version", "department", "source_system", "household_id",
+    "person_id", "region_code", "occurred_at", "recorded_at", "payload", "topic", "partition",
+    "offset", "ingested_at", "occurred_at_text", "recorded_at_text",
+]  # fmt: skip
+STATUS_COLUMNS = [
+    "household_id", "version", "region_code", "status", "document", "last_occurred_at",
+    "updated_at", "ingested_at",
+]  # fmt: skip
+ALERT_COLUMNS = [
+    "alert_id", "rule", "state", "household_id", "region_code", "event_id", "occurred_at",
+    "raised_event_id", "raised_occurred_at", "processed_at", "detail", "ingested_at",
+]  # fmt: skip
+DEAD_LETTER_COLUMNS = [
+    "source_topic", "source_partition", "source_offset", "source", "reason", "raw", "key",
+    "received_at", "ingested_at",
+]  # fmt: skip
+TABLE_COLUMNS = {
+    "events": EVENT_COLUMNS,
+    "household_status_history": STATUS_COLUMNS,
+    "alerts": ALERT_COLUMNS,
+    "dead_letters": DEAD_LETTER_COLUMNS,
+}
+#: DateTime64 range: a time outside it would be stored clamped, so it is refused as bad input.
+_MIN_YEAR, _MAX_YEAR = 1900, 2299
+
+
+class Rejected(ValueError):
+    """A message the sink cannot store as what its topic promises: it becomes a dead letter."""
+
+
+def _instant(value: Any, name: str) -> datetime:
+    try:
+        dt = parse_instant(value)
+    except (TypeError, ValueError, AttributeError):
+        raise Rejected(f"{name}: {value!r} is not an ISO 8601 date-time") from None
+    if not (_MIN_YEAR <= dt.year <= _MAX_YEAR):
+        raise Rejected(f"{name}: {value!r} is outside {_MIN_YEAR}–{_MAX_YEAR}")
+    return dt
+
+
+def _text(doc: dict, name: str, required: bool = True) -> str | None:
+    value = doc.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value):
+        raise Rejected(f"{name}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _json_object(raw: bytes | None, what: str) -> dict:
+    if raw is None:
+        raise Rejected(f"{what}: empty message value")
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Rejected(f"{what}: not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise Rejected(f"{what}: expected a JSON object")
+    return doc
+
+
+# ------------------------------------------------------------------------------------------------
+# One message → one row
+
+
+def event_row(raw: bytes, topic: str, partition: int, offset: int, now: datetime) -> tuple:
+    try:
+        env = decode(raw)
+    except ContractError as exc:
+        raise Rejected(exc.reason) from None
+    department = topic.rsplit(".", 1)[-1]
+    if department in DEPARTMENTS and env["department"] != department:
+        raise Rejected(f"department: {env['department']!r} published on the topic of {department!r}")
+    occurred_text, recorded_text = env["occurred_at"], env["recorded_at"]
+    return (
+        env["event_id"],
+        env["event_type"],
+        env["schema_version"],
+        env["department"],
+        env["source_system"],
+        env["household_id"],
+        env.get("person_id"),
+        env["region_code"],
+        _instant(occurred_text, "occurred_at"),
+        _instant(recorded_text, "recorded_at"),
+        orjson.dumps(env["payload"]).decode(),
+        topic,
+        partition,
+        offset,
+        now,
+        occurred_text,
+        recorded_text,
+    )
+
+
+def status_row(raw: bytes, now: datetime) -> tuple:
+    doc = _json_object(raw, "status document")
+    version = doc.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise Rejected(f"version: expected a non-negative integer, got {version!r}")
+    last = doc.get("last_occurred_at")
+    return (
+        _text(doc, "household_id"),
+        version,
+        _text(doc, "region_code", required=False) or "",
+        _text(doc, "status"),
+        raw.decode("utf-8"),
+        None if last is None else _instant(last, "last_occurred_at"),
+        _instant(doc.get("updated_at"), "updated_at"),
+        now,
+    )
+
+
+def alert_row(raw: bytes, now: datetime) -> tuple:
+    doc = _json_object(raw, "alert message")
+    state = _text(doc, "state")
+    if state not in ("raised", "resolved"):
+        raise Rejected(f"state: expected raised or resolved, got {state!r}")
+    raised_at = doc.get("raised_occurred_at")
+    return (
+        _text(doc, "alert_id"),
+        _text(doc, "rule"),
+        state,
+        _text(doc, "household_id"),
+        _text(doc, "region_code", required=False) or "",
+        _text(doc, "event_id"),
+        _instant(doc.get("occurred_at"), "occurred_at"),
+        _text(doc, "raised_event_id", required=False),
+        None if raised_at is None else _instant(raised_at, "raised_occurred_at"),
+        _instant(doc.get("processed_at"), "processed_at"),
+        orjson.dumps(doc.get("detail") or {}).decode(),
+        now,
+    )
+
+
+def dead_letter_row(
+    raw: bytes | None,
+    key: bytes | None,
+    headers: list[tuple[str, bytes]] | None,
+    topic: str,
+    partition: int,
+    offset: int,
+    now: datetime,
+) -> tuple:
+    """A message of the dead-letter topic: its headers say where it came from and why."""
+    h = {}
+    for name, value in headers or []:
+        if name.startswith("fupin.") and value is not None:
+            h[name[6:]] = value.decode("utf-8", "replace")
+    reason = h.get("reason") or "dead letter without a fupin.reason header"
+    try:
+        src_partition = int(h["source_partition"])
+        src_offset = int(h["source_offset"])
+        src_topic = h["source_topic"]
+    except (KeyError, ValueError):
+        src_topic, src_partition, src_offset = topic, partition, offset
+        reason = f"{reason} (no valid fupin.source_* headers: identified by its dead-letter offset)"
+    try:
+        received = _instant(h["time"], "fupin.time") if "time" in h else now
+    except Rejected:
+        received = now
+    return (
+        src_topic,
+        src_partition,
+        src_offset,
+        h.get("source") or "unknown",
+        reason,
+        raw if raw is not None else b"",
+        None if key is None else key.decode("utf-8", "replace"),
+        received,
+        now,
+    )
+
+
+def rejected_row(raw: bytes | None, key: bytes | None, topic: str, partition: int, offset: int,
+                 reason: str, now: datetime) -> tuple:  # fmt: skip
+    """A dead letter the sink itself decided (source ``sink``)."""
+    return (
+        topic,
+        partition,
+        offset,
+        "sink",
+        reason,
+        raw if raw is not None else b"",
+        None if key is None else key.decode("utf-8", "replace"),
+        now,
+        now,
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Progress
+
+
+@dataclass
+class SinkProgress:
+    """What the sink has done, for the progress display and the service's /health."""
+
+    messages: int = 0
+    rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLE_COLUMNS, 0))
+    batches: int = 0
+    dead_letters: int = 0
+    skipped: int = 0
+    committed: dict[str, int] = field(default_factory=dict)
+    paused: bool = False
+    last_error: str | None = None
+    started_at: float = field(default_factory=time.monotonic)
+    last_flush_at: float | None = None
+    _window: list[tuple[float, int]] = field(default_factory=list)
+
+    def note_flush(self, rows: int) -> None:
+        now = time.monotonic()
+        self.batches += 1
+        self.last_flush_at = now
+        self._window.append((now, rows))
+        self._window = [(t, n) for t, n in self._window if now - t <= 10.0]
+
+    @property
+    def rows_per_second(self) -> float:
+        if len(self._window) < 2:
+            return 0.0
+        span = self._window[-1][0] - self._window[0][0]
+        return sum(n for _, n in self._window[1:]) / span if span > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "messages": self.messages,
+            "rows": dict(self.rows),
+            "batches": self.batches,
+            "dead_letters": self.dead_letters,
+            "skipped": self.skipped,
+            "committed": dict(self.committed),
+            "paused": self.paused,
+            "last_error": self.last_error,
+            "rows_per_second": round(self.rows_per_second, 1),
+            "uptime_s": round(time.monotonic() - self.started_at, 1),
+        }
+
+
+# ------------------------------------------------------------------------------------------------
+# The sink
+
+
+def sink_topics(settings: Settings) -> list[str]:
+    return [
+        *input_topics(settings),
+        status_topic(settings),
+        alerts_topic(settings),
+        deadletter_topic(settings),
+    ]
+
+
+class Sink:
+    """Consume the platform's topics into the warehouse; call :meth:`run` (blocks until ``stop``)."""
+
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        settings: Settings,
+        bootstrap: str,
+        batch_size: int = 20_000,
+        batch_seconds: float = 1.0,
+        group_id: str = GROUP_ID,
+        max_backoff: float = 10.0,
+        on_flush: Callable[[SinkProgress], None] | None = None,
+    ) -> None:
+        self.warehouse = warehouse
+        self.settings = settings
+        self.bootstrap = bootstrap
+        self.batch_size = batch_size
+        self.batch_seconds = batch_seconds
+        self.group_id = group_id
+        self.max_backoff = max_backoff
+        self.on_flush = on_flush
+        self.progress = SinkProgress()
+        self.stop_event = threading.Event()
+        self._status, self._alerts, self._dead = (
+            status_topic(settings),
+            alerts_topic(settings),
+            deadletter_topic(settings),
+        )
+        self._inputs = set(input_topics(settings))
+        self._reset_batch()
+        self._consumer = None
+
+    # -- batch ---------------------------------------------------------------------------------
+    def _reset_batch(self) -> None:
+        self._rows: dict[str, list[tuple]] = {t: [] for t in TABLE_COLUMNS}
+        self._written: set[str] = set()
+        self._ranges: dict[tuple[str, int], list[int]] = {}  # (topic, partition) -> [first, last]
+        self._count = 0
+        self._opened_at: float | None = None
+
+    def add(self, record: Any, now: datetime | None = None) -> None:
+        """Turn one consumer record into a row of the right table (or a dead letter)."""
+        now = now or datetime.now(UTC)
+        topic, partition, offset, raw = record.topic, record.partition, record.offset, record.value
+        try:
+            if topic in self._inputs:
+                if raw is None:
+                    raise Rejected("empty message value")
+                self._rows["events"].append(event_row(raw, topic, partition, offset, now))
+            elif topic == self._status:
+                if raw is None:  # a compaction tombstone: nothing to record
+                    self.progress.skipped += 1
+                else:
+                    self._rows["household_status_history"].append(status_row(raw, now))
+            elif topic == self._alerts:
+                self._rows["alerts"].append(alert_row(raw, now))
+            elif topic == self._dead:
+                self._rows["dead_letters"].append(
+                    dead_letter_row(raw, record.key, record.headers, topic, partition, offset, now)
+                )
+            else:
+                raise Rejected(f"the sink does not read topic {topic}")
+        except (Rejected, UnicodeDecodeError) as exc:
+            reason = exc.args[0] if isinstance(exc, Rejected) else f"not UTF-8: {exc}"
+            self._rows["dead_letters"].append(
+                rejected_row(raw, record.key, topic, partition, offset, str(reason), now)
+            )
+        rng = self._ranges.get((topic, partition))
+        if rng is None:
+            self._ranges[(topic, partition)] = [offset, offset]
+        else:
+            rng[1] = offset
+        self._count += 1
+        if self._opened_at is None:
+            self._opened_at = time.monotonic()
+
+    def due(self) -> bool:
+        return self._count >= self.batch_size or (
+            self._opened_at is not None and time.monotonic() - self._opened_at >= self.batch_seconds
+        )
+
+    def _token(self, table: str) -> str:
+        """Same batch, same token: a retried insert of it is deduplicated by ClickHouse."""
+        spans = ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self._ranges.items()))
+        return f"sink:{table}:" + hashlib.sha256(spans.encode()).hexdigest()[:32]
+
+    def write(self) -> None:
+        """Insert every table's rows of the batch (each at most once per batch); raises on failure."""
+        for table, rows in self._rows.items():
+            if rows and table not in self._written:
+                self.warehouse.insert(table, TABLE_COLUMNS[table], rows, dedup_token=self._token(table))
+                self._written.add(table)
+
+    def offsets(self) -> dict[tuple[str, int], int]:
+        """The offsets to commit once the batch is written: the next one to read per partition."""
+        return {tp: last + 1 for tp, (_, last) in self._ranges.items()}
+
+    def _finish_batch(self) -> dict[tuple[str, int], int]:
+        offsets = self.offsets()
+        p = self.progress
+        p.messages += self._count
+        for table, rows in self._rows.items():
+            p.rows[table] += len(rows)
+        p.dead_letters += len(self._rows["dead_letters"])
+        p.note_flush(sum(len(r) for r in self._rows.values()))
+        for (t, part), off in offsets.items():
+            p.committed[f"{t}[{part}]"] = off
+        self._reset_batch()
+        return offsets
+
+    # -- consumer ------------------------------------------------------------------------------
+    def _make_consumer(self):
+        from kafka import KafkaConsumer
+
+        return KafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            client_id="fupin-sink",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=5000,
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=1000,
+            max_poll_records=self.batch_size,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            fetch_max_wait_ms=100,
+        )
+
+    def _commit(self, consumer, offsets: dict[tuple[str, int], int]) -> None:
+        from kafka import TopicPartition
+        from kafka.errors import CommitFailedError, KafkaError
+        from kafka.structs import OffsetAndMetadata
+
+        if not offsets:
+            return
+        try:
+            consumer.commit(
+                {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()}
+            )
+        except (CommitFailedError, KafkaError) as exc:
+            # The rows are written; a rebalance means they are read again and collapse in the tables.
+            log.warning("offset commit failed (rows are written, will be re-read): %s", exc)
+            return
+        now = datetime.now(UTC)
+        try:
+            self.warehouse.insert(
+                "sink_progress",
+                ["topic", "partition", "offset", "updated_at", "group_id"],
+                [(t, p, o, now, self.group_id) for (t, p), o in sorted(offsets.items())],
+            )
+        except WarehouseError as exc:  # progress is for operators; the commit is what counts
+            log.warning("could not record sink progress: %s", exc)
+
+    def flush(self, consumer) -> bool:
+        """Write the batch, then commit its offsets. False (batch kept) when the warehouse refused."""
+        if self._count == 0:
+            return True
+        try:
+            self.write()
+        except WarehouseError as exc:
+            self.progress.last_error = str(exc)
+            return False
+        offsets = self._finish_batch()
+        self._commit(consumer, offsets)
+        self.progress.last_error = None
+        if self.on_flush:
+            self.on_flush(self.progress)
+        return True
+
+    def run(self) -> SinkProgress:
+        """Consume until :attr:`stop_event` is set; then flush and commit what is buffered."""
+        from kafka import ConsumerRebalanceListener
+
+        sink = self
+
+        class Listener(ConsumerRebalanceListener):
+            def on_partitions_revoked(self, revoked):
+                # Eager rebalancing: every position is re-read from the committed offsets after
+                # this, so a batch that cannot be written now is dropped and read again later.
+                if not sink.flush(consumer):
+                    sink._reset_batch()
+
+            def on_partitions_assigned(self, assigned):
+                if sink.progress.paused and assigned:
+                    consumer.pause(*assigned)
+
+        consumer = self._consumer = self._make_consumer()
+        consumer.subscribe(sink_topics(self.settings), listener=Listener())
+        backoff = 0.0
+        try:
+            while not self.stop_event.is_set():
+                if self.progress.paused:
+                    # Keep polling (group membership), read nothing, retry the write with backoff.
+                    for records in consumer.poll(timeout_ms=int(backoff * 1000)).values():
+                        for record in records:  # only from partitions assigned since the pause
+                            self.add(record)
+                    if self.flush(consumer):
+                        self.progress.paused = False
+                        consumer.resume(*consumer.assignment())
+                        log.info("warehouse writable again: consumption resumed")
+                        backoff = 0.0
+                    else:
+                        backoff = min(self.max_backoff, backoff * 2)
+                    continue
+                for records in consumer.poll(timeout_ms=100, max_records=self.batch_size).values():
+                    for record in records:
+                        self.add(record)
+                if self.due() and not self.flush(consumer):
+                    self.progress.paused = True
+                    consumer.pause(*consumer.assignment())
+                    backoff = 0.5
+                    log.warning("warehouse write failed, consumption paused: %s", self.progress.last_error)
+            # Stopping: a last flush (retried briefly) so that a clean stop leaves nothing uncommitted.
+            for _ in range(5):
+                if self.flush(consumer):
+                    break
+                time.sleep(0.5)
+        finally:
+            consumer.close(autocommit=False)
+            self._consumer = None
+        return self.progress
+
+
+def run_sink(warehouse: Warehouse, settings: Settings, bootstrap: str, **kwargs: Any) -> Sink:
+    """Build a sink (for callers that run it in a thread and stop it with ``sink.stop_event``)."""
+    return Sink(warehouse, settings, bootstrap, **kwargs)
