@@ -55,10 +55,14 @@ def main() -> int:
     validate_rate = rate(contract.validate, envelopes)
     decode_rate = rate(contract.decode, raws)
     print(f"mix: {n:,} envelopes from {n_examples} valid examples of {n_types} event types")
-    print(f"validate(dict): {validate_rate:,.0f} envelopes/s  (target {TARGET_PER_S:,}/s: "
-          f"{validate_rate / TARGET_PER_S:.2f}x)")
-    print(f"decode(bytes):  {decode_rate:,.0f} envelopes/s  (JSON decode + validate, "
-          f"{decode_rate / TARGET_PER_S:.2f}x)")
+    print(
+        f"validate(dict): {validate_rate:,.0f} envelopes/s  (target {TARGET_PER_S:,}/s: "
+        f"{validate_rate / TARGET_PER_S:.2f}x)"
+    )
+    print(
+        f"decode(bytes):  {decode_rate:,.0f} envelopes/s  (JSON decode + validate, "
+        f"{decode_rate / TARGET_PER_S:.2f}x)"
+    )
     return 0 if validate_rate >= TARGET_PER_S else 1
 
 

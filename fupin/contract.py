@@ -263,8 +263,11 @@ def _first_error(validator: jsonschema.protocols.Validator, instance: Any) -> st
     )
     if not errors:
         return None
-    # The deepest error of the first path is usually the most telling (e.g. inside anyOf).
-    return _error_reason(jsonschema.exceptions.best_match(errors) if len(errors) > 1 else errors[0])
+    if len(errors) == 1:
+        return _error_reason(errors[0])
+    # best_match prefers the shallowest error, and the most telling one inside anyOf.
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return _error_reason(jsonschema.exceptions.best_match(errors)) + more
 
 
 def _reason(schemas: SchemaSet, envelope: Any) -> str:
@@ -423,3 +426,65 @@ def event_schema(event_type: str, version: int) -> dict:
 def envelope_schema() -> dict:
     """The envelope schema, self-contained."""
     return copy.deepcopy(_SCHEMAS.envelope)
+
+
+# --------------------------------------------------------------------------------------------
+# Compatibility of versions: a higher version only adds optional fields
+
+
+def _describe(schema: dict) -> str:
+    if "type" in schema:
+        return repr(schema["type"])
+    return ", ".join(sorted(schema)) or "any"
+
+
+def _compare(old: dict, new: dict, where: str) -> Iterator[str]:
+    old = {k: v for k, v in old.items() if k not in _DOC_KEYWORDS}
+    new = {k: v for k, v in new.items() if k not in _DOC_KEYWORDS}
+    if old.get("type") != new.get("type"):
+        yield f"{where}: type changed from {_describe(old)} to {_describe(new)}"
+        return
+    nested = ("properties", "required", "items")
+    if old.get("type") == "object":
+        old_props, new_props = old.get("properties", {}), new.get("properties", {})
+        old_required, new_required = set(old.get("required", ())), set(new.get("required", ()))
+        for name, schema in old_props.items():
+            if name not in new_props:
+                yield f"{where}.{name}: field removed"
+            else:
+                yield from _compare(schema, new_props[name], f"{where}.{name}")
+        for name in sorted(new_required - old_required):
+            yield f"{where}.{name}: {'became required' if name in old_props else 'new field is required'}"
+        for name in sorted(old_required - new_required):
+            yield f"{where}.{name}: no longer required"
+    if (
+        old.get("type") == "array"
+        and isinstance(old.get("items"), dict)
+        and isinstance(new.get("items"), dict)
+    ):
+        yield from _compare(old["items"], new["items"], f"{where}[]")
+    elif old.get("items") != new.get("items"):
+        yield f"{where}: items changed"
+    for keyword in sorted((set(old) | set(new)) - set(nested)):
+        if old.get(keyword) != new.get(keyword):
+            yield f"{where}: {keyword} changed from {old.get(keyword)!r} to {new.get(keyword)!r}"
+
+
+def compatibility_problems(schemas_dir: Path | str = SCHEMAS_DIR) -> list[str]:
+    """Every breach of "a new version only adds optional fields" in a schemas folder.
+
+    Versions of a type must be 1..n; each version compared with the one before: no field removed,
+    no type, enumeration, bound or pattern changed, no new required field, person-event flag kept.
+    """
+    schemas = SchemaSet(Path(schemas_dir))
+    problems: list[str] = []
+    for event_type, versions in schemas.event_types.items():
+        if versions != tuple(range(1, len(versions) + 1)):
+            problems.append(f"{event_type}: versions {list(versions)} are not 1..{len(versions)}")
+        for old_v, new_v in zip(versions, versions[1:], strict=False):
+            old, new = schemas.payload_schema(event_type, old_v), schemas.payload_schema(event_type, new_v)
+            label = f"{event_type} {old_v}→{new_v}"
+            if bool(old.get(PERSON_EVENT_KEYWORD)) != bool(new.get(PERSON_EVENT_KEYWORD)):
+                problems.append(f"{label}: {PERSON_EVENT_KEYWORD} changed")
+            problems.extend(f"{label}: {p}" for p in _compare(old, new, "payload"))
+    return problems
