@@ -1,0 +1,287 @@
+"""Publishing SDK: one department's change events, built, checked, pseudonymized and delivered.
+
+A :class:`Publisher` turns a department's fact into a contract envelope (``event_id`` a UUID
+unless the caller gives one so that retries stay idempotent; ``recorded_at`` now unless the
+caller gives the department's own recording time), swaps every raw resident ID for a keyed
+pseudonym, validates against the contract, keys the message by ``household_id`` and sends it
+with an idempotent producer (acks=all, batching, compression). :meth:`Publisher.flush` returns
+a :class:`DeliveryReport`: accepted, rejected with reasons (never sent), failed after retries.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from fupin.config import Settings
+from fupin.topics import department_topic
+from producers.identity import IdentityError, Pseudonymizer
+
+
+class Rejected(ValueError):
+    """An event the SDK refuses to send; ``reason`` is safe to log (no raw ID, name or phone)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class DeliveryReport:
+    """What became of the events handed to a publisher since the last report."""
+
+    accepted: int = 0
+    rejected: list[tuple[Any, str]] = field(default_factory=list)
+    failed: list[tuple[Any, str]] = field(default_factory=list)
+    duplicates_skipped: int = 0
+    accepted_ids: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejected and not self.failed
+
+    def summary(self) -> str:
+        return (
+            f"accepted {self.accepted}, rejected {len(self.rejected)}, "
+            f"duplicates skipped {self.duplicates_skipped}, failed {len(self.failed)}"
+        )
+
+
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "acks": "all",
+    "enable_idempotence": True,
+    "linger_ms": 20,
+    "batch_size": 512 * 1024,
+    "compression_type": "lz4",
+    "retries": 10,
+    "max_in_flight_requests_per_connection": 5,
+    "buffer_memory": 128 * 1024 * 1024,
+    "request_timeout_ms": 30_000,
+    "delivery_timeout_ms": 120_000,
+}
+
+
+def make_producer(settings: Settings, client_id: str = "fupin-producer", **overrides: Any):
+    """The kafka-python producer every publisher (and the benchmark's raw side) uses."""
+    from kafka import KafkaProducer
+
+    from fupin.stack import bootstrap
+
+    config = {**PRODUCER_DEFAULTS, **overrides}
+    return KafkaProducer(bootstrap_servers=bootstrap(settings), client_id=client_id, **config)
+
+
+def _contract():
+    from fupin import contract
+
+    return contract
+
+
+class _Clock:
+    """``recorded_at`` for events without one: now, formatted at most once a millisecond-ish."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+        self._text = ""
+
+    def now(self) -> str:
+        t = time.time()
+        if t - self._last >= 0.001:
+            self._last = t
+            dt = datetime.fromtimestamp(t, UTC)
+            self._text = dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+        return self._text
+
+
+class Publisher:
+    """Publishes one department's events to its topic. No pseudonym key, no publisher."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        department: str,
+        source_system: str | None = None,
+        *,
+        producer: Any = None,
+        validate: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.department = department
+        self.topic = department_topic(settings, department)
+        self.source_system = source_system or f"{department}-system"
+        self.pseudonyms = Pseudonymizer(settings.require("pseudonym_key"))
+        self._validate = _contract().validate if validate else None
+        self._contract_error = _contract().ContractError
+        self._producer = producer
+        self._own_producer = producer is None
+        self._clock = _Clock()
+        self._lock = threading.Lock()
+        self._report = DeliveryReport()
+        self._pending = 0
+        self.track_ids = False
+
+    # -- building --------------------------------------------------------------------------------
+    @property
+    def producer(self):
+        if self._producer is None:
+            self._producer = make_producer(self.settings, client_id=f"fupin-{self.department}")
+        return self._producer
+
+    def build(
+        self,
+        event_type: str,
+        household_id: str,
+        region_code: str,
+        occurred_at: str,
+        payload: dict[str, Any],
+        *,
+        resident_id: str | None = None,
+        person_id: str | None = None,
+        event_id: str | None = None,
+        recorded_at: str | None = None,
+        schema_version: int = 1,
+    ) -> dict[str, Any]:
+        """A validated envelope; raises :class:`Rejected` with a reason safe to show."""
+        if "." not in event_type:
+            event_type = f"{self.department}.{event_type}"
+        payload = dict(payload)
+        if resident_id is not None:
+            person = self._person(resident_id, "person")
+            person_id = person.person_id
+            if event_type == "public_security.person_joined":
+                payload.setdefault("birth_date", person.birth_date)
+                payload.setdefault("sex", person.sex)
+        members = payload.get("members")
+        if isinstance(members, list):
+            payload["members"] = [self._member(m, i) for i, m in enumerate(members)]
+        envelope = {
+            "event_id": event_id or str(uuid.uuid4()),
+            "event_type": event_type,
+            "schema_version": schema_version,
+            "department": self.department,
+            "source_system": self.source_system,
+            "household_id": household_id,
+            "person_id": person_id,
+            "region_code": region_code,
+            "occurred_at": occurred_at,
+            "recorded_at": recorded_at or self._clock.now(),
+            "payload": payload,
+        }
+        self.check(envelope)
+        return envelope
+
+    def _person(self, raw: str, what: str):
+        try:
+            return self.pseudonyms.person(raw)
+        except IdentityError as exc:
+            raise Rejected(f"{what}: {exc.reason}") from None
+
+    def _member(self, member: Any, index: int) -> Any:
+        if not isinstance(member, dict) or "resident_id" not in member:
+            return member
+        m = dict(member)
+        person = self._person(m.pop("resident_id"), f"member {index + 1}")
+        m["person_id"] = person.person_id
+        m["birth_date"] = person.birth_date
+        m["sex"] = person.sex
+        return m
+
+    def check(self, envelope: dict[str, Any]) -> None:
+        """Contract validation plus the department match; raises :class:`Rejected`."""
+        if envelope.get("department") != self.department:
+            raise Rejected(
+                f"department {envelope.get('department')!r} does not match the publisher's {self.department!r}"
+            )
+        if self._validate is not None:
+            try:
+                self._validate(envelope)
+            except self._contract_error as exc:
+                raise Rejected(getattr(exc, "reason", str(exc))) from None
+
+    # -- sending ---------------------------------------------------------------------------------
+    def publish(self, ref: Any = None, /, **fields: Any) -> bool:
+        """Build and send one event; a rejection is recorded in the report, never raised."""
+        try:
+            envelope = self.build(**fields)
+        except Rejected as exc:
+            self._reject(ref, exc.reason)
+            return False
+        self._send(envelope, ref)
+        return True
+
+    def publish_envelope(self, envelope: dict[str, Any], ref: Any = None) -> bool:
+        """Send an envelope taken as it is (JSONL of contract envelopes), after validation."""
+        try:
+            if not isinstance(envelope, dict):
+                raise Rejected("not a JSON object")
+            self.check(envelope)
+        except Rejected as exc:
+            self._reject(ref, exc.reason)
+            return False
+        self._send(envelope, ref)
+        return True
+
+    def publish_many(self, envelopes: Iterable[dict[str, Any]]) -> DeliveryReport:
+        for i, env in enumerate(envelopes):
+            self.publish_envelope(env, i)
+        return self.flush()
+
+    def _reject(self, ref: Any, reason: str) -> None:
+        with self._lock:
+            self._report.rejected.append((ref, reason))
+
+    def _send(self, envelope: dict[str, Any], ref: Any) -> None:
+        value = orjson.dumps(envelope)
+        key = envelope["household_id"].encode()
+        with self._lock:
+            self._pending += 1
+        future = self.producer.send(self.topic, key=key, value=value)
+        event_id = envelope["event_id"]
+        future.add_callback(self._delivered, event_id)
+        future.add_errback(self._failed, ref)
+
+    def _delivered(self, event_id: str, _metadata: Any) -> None:
+        with self._lock:
+            self._report.accepted += 1
+            self._pending -= 1
+            if self.track_ids:
+                self._report.accepted_ids.append(event_id)
+
+    def _failed(self, ref: Any, exc: BaseException) -> None:
+        with self._lock:
+            self._report.failed.append((ref, f"delivery failed after retries: {type(exc).__name__}: {exc}"))
+            self._pending -= 1
+
+    def skipped_duplicate(self) -> None:
+        with self._lock:
+            self._report.duplicates_skipped += 1
+
+    def flush(self, timeout: float | None = None) -> DeliveryReport:
+        """Wait for every sent event's outcome; return the report and start a new one."""
+        if self._producer is not None:
+            self._producer.flush(timeout)
+            # Callbacks run on the sender thread right after the futures resolve.
+            deadline = time.monotonic() + 10
+            while self._pending > 0 and time.monotonic() < deadline:
+                time.sleep(0.005)
+        with self._lock:
+            report, self._report = self._report, DeliveryReport()
+        return report
+
+    def close(self) -> None:
+        if self._producer is not None and self._own_producer:
+            self._producer.close()
+        self._producer = None
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

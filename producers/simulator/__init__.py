@@ -1,0 +1,88 @@
+"""County simulator: a synthetic county's department files, the reference data it used, the truth.
+
+``simulate(out_dir, households=60000, year_from=2016, year_to=2021, seed=2016, bad_share=0.0)``
+writes the layout documented in ``README.md``. Same arguments, same bytes.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from producers.reference import LINE_COLUMNS, POPULATION_COLUMNS, REGION_COLUMNS, write_csv
+from producers.simulator import formats as F
+from producers.simulator.county import CITY, COUNTY, PROVINCE, ZONE, build_county, default_lines
+from producers.simulator.model import CountyModel
+from producers.simulator.truth import TRUTH_COLUMNS, household_truth
+
+DEFAULT_HOUSEHOLDS = 60_000
+DEFAULT_SEED = 2016
+
+
+@dataclass
+class SimulationResult:
+    out_dir: Path
+    files: dict[str, int] = field(default_factory=dict)  # relative path -> rows
+    households: int = 0
+    registered: int = 0
+    bad_rows: int = 0
+    seconds: float = 0.0
+
+    @property
+    def events(self) -> int:
+        return sum(self.files.values())
+
+
+def simulate(out_dir: Path | str, households: int = DEFAULT_HOUSEHOLDS, year_from: int = 2016,
+             year_to: int = 2021, seed: int = DEFAULT_SEED, bad_share: float = 0.0) -> SimulationResult:
+    if households < 1 or year_to < year_from or not 0 <= bad_share < 0.5:
+        raise ValueError("need households ≥ 1, year_from ≤ year_to and 0 ≤ bad_share < 0.5")
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    county = build_county(households)
+    model = CountyModel(county, households, year_from, year_to, seed, bad_share)
+    model.run()
+    result = SimulationResult(out)
+    finals = model.files.finalize(random.Random(seed * 7919 + 1), bad_share)
+    for key, layout in F.LAYOUTS.items():
+        F.write_layout(out, layout, finals[key])
+        result.files[layout.path] = result.files.get(layout.path, 0) + len(finals[key])
+    write_reference(out / "reference", county, model, year_from, year_to)
+    years = range(year_from, year_to + 1)
+    write_csv(out / "truth" / "households.csv", TRUTH_COLUMNS,
+              (row for h in model.households for row in household_truth(h, years)))
+    write_csv(out / "truth" / "assessment.csv", ("household_id", "year", "batch", "finding", "satisfied"),
+              model.assessment_rows)
+    write_csv(out / "truth" / "bad_rows.csv", ("file", "serial", "kind"), model.files.bad)
+    result.households = households
+    result.registered = sum(1 for h in model.households if h.registered_year is not None)
+    result.bad_rows = len(model.files.bad)
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def write_reference(directory: Path, county, model: CountyModel | None, year_from: int, year_to: int) -> None:
+    """regions.csv, population.csv (counted from the model's households) and lines.csv."""
+    regions = [(PROVINCE[0], PROVINCE[1], "province", "", 0, ZONE), (CITY[0], CITY[1], "city", PROVINCE[0], 0, ZONE),
+               (COUNTY[0], COUNTY[1], "county", CITY[0], 1, ZONE)]
+    regions += [(code, name, "township", COUNTY[0], 1, ZONE) for code, name in county.townships]
+    regions += [(v.code, v.name, "village", v.township, 1, ZONE) for v in county.villages]
+    write_csv(directory / "regions.csv", REGION_COLUMNS, regions)
+    pop: dict[tuple[str, int], list[int]] = {}
+    for v in county.villages:
+        for y in range(year_from, year_to + 1):
+            pop[(v.code, y)] = [0, 0]
+    if model is not None:
+        for h in model.households:
+            for y in range(year_from, year_to + 1):
+                end = date(y, 12, 31)
+                cell = pop[(h.region(end), y)]
+                cell[0] += len(h.living(end))
+                cell[1] += 1
+    write_csv(directory / "population.csv", POPULATION_COLUMNS,
+              ((code, y, a, b) for (code, y), (a, b) in sorted(pop.items())))
+    write_csv(directory / "lines.csv", LINE_COLUMNS,
+              ((p, y, pl, ps, "" if ml is None else ml, ms or "") for p, y, pl, ps, ml, ms in default_lines()))
