@@ -1,0 +1,135 @@
+"""Warehouse client and migrations on chdb (the session's engine, an own database per test)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+
+from warehouse.client import ChdbWarehouse, ServerWarehouse, WarehouseError
+from warehouse.migrate import migrate, migrations, schema_snapshot, split_statements
+from warehouse.service import check_read_only
+
+DL_COLUMNS = ["source_topic", "source_partition", "source_offset", "source", "reason", "raw", "key",
+              "received_at", "ingested_at"]  # fmt: skip
+
+
+@pytest.fixture
+def wh(settings):
+    w = ChdbWarehouse(settings.chdb_data_path, settings.clickhouse_database)
+    yield w
+    w.close()
+
+
+def test_migrate_twice_leaves_the_same_schema(wh):
+    first = migrate(wh)
+    assert first == [m.path.name for m in migrations()]
+    before = schema_snapshot(wh)
+    assert migrate(wh) == []
+    assert schema_snapshot(wh) == before
+    names = {row[0] for row in before}
+    assert {"events", "events_latest", "household_status_history", "alerts", "dead_letters", "sink_progress",
+            "reference_regions", "reference_population", "reference_lines", "schema_migrations"} <= names  # fmt: skip
+    assert wh.query("SELECT count() FROM schema_migrations FINAL")[0][0] == len(first)
+
+
+def test_migrate_command_twice(settings, tmp_path):
+    """``fupin warehouse migrate`` twice in a row (own engine: a subprocess with its own chdb path)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FUPIN_CHDB_PATH": str(tmp_path / "chdb"), "FUPIN_DATA_DIR": str(tmp_path / "d")}
+    run = [sys.executable, "-m", "fupin.cli", "warehouse", "migrate"]
+    first = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "applied 3 migration(s)" in first.stdout
+    second = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert "schema up to date" in second.stdout
+
+
+def test_event_duplicates_collapse_before_merges(wh):
+    migrate(wh)
+    cols = ["event_id", "event_type", "schema_version", "department", "source_system", "household_id",
+            "region_code", "occurred_at", "recorded_at", "payload", "topic", "partition", "offset", "ingested_at"]  # fmt: skip
+    t = datetime(2020, 3, 1, tzinfo=UTC)
+    row = ("e1", "water.water_assessed", 1, "water", "w", "H1", "431224104201", t, t, "{}", "x", 0, 1, t)
+    wh.insert("events", cols, [row])
+    wh.insert("events", cols, [row[:12] + (9,) + row[13:]])  # redelivered at another offset
+    assert wh.query("SELECT count() FROM events")[0][0] == 2  # two parts, not merged yet
+    assert wh.query("SELECT count() FROM events_latest")[0][0] == 1
+
+
+def test_dedup_token_and_raw_bytes(wh):
+    migrate(wh)
+    now = datetime.now(UTC)
+    rows = [("t", 0, 5, "sink", "bad", b"\xff\x00 not utf-8", None, now, now)]
+    wh.insert("dead_letters", DL_COLUMNS, rows, dedup_token="batch-1")
+    wh.insert("dead_letters", DL_COLUMNS, rows, dedup_token="batch-1")
+    assert wh.query("SELECT count() FROM dead_letters")[0][0] == 1  # the retried insert added nothing
+    raw, key = wh.query("SELECT raw, key FROM dead_letters")[0]
+    assert raw == b"\xff\x00 not utf-8" and key is None
+    # The same letter rejected by another component (another insert, no token): counts once.
+    wh.insert("dead_letters", DL_COLUMNS, [("t", 0, 5, "streams", "bad too", rows[0][5], "H1", now, now)])
+    assert wh.query("SELECT count() FROM dead_letters_latest")[0][0] == 1
+
+
+def test_query_shapes_and_parameters(wh):
+    rows = wh.query("SELECT {a:String} AS s, {n:UInt32} + 1 AS n, toDateTime64('2020-01-02 03:04:05', 3, 'UTC') AS t",
+                    {"a": "x'y", "n": 41})  # fmt: skip
+    assert rows == [("x'y", 42, datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC))]
+    assert wh.query_dicts("SELECT 1 AS one") == [{"one": 1}]
+    assert list(wh.query_df("SELECT number FROM numbers(3)")["number"]) == [0, 1, 2]
+    with pytest.raises(WarehouseError, match="UNKNOWN_TABLE|does not exist"):
+        wh.query("SELECT * FROM no_such_table")
+
+
+def test_split_statements():
+    sql = "-- comment\nCREATE TABLE a (x String DEFAULT ';');\n\nCREATE VIEW b AS\nSELECT 1;\n"
+    assert split_statements(sql) == ["CREATE TABLE a (x String DEFAULT ';')", "CREATE VIEW b AS\nSELECT 1"]
+
+
+@pytest.mark.parametrize("sql", ["SELECT 1", " with x as (select 1) select * from x", "SHOW TABLES",
+                                 "DESCRIBE events", "EXISTS TABLE events", "-- hi\nSELECT 'a;b'"])  # fmt: skip
+def test_read_only_accepts(sql):
+    check_read_only(sql)
+
+
+@pytest.mark.parametrize("sql", ["DROP TABLE events", "INSERT INTO events VALUES (1)", "SELECT 1; DROP TABLE x",
+                                 "", "ALTER TABLE events DELETE WHERE 1", "/* x */ TRUNCATE events"])  # fmt: skip
+def test_read_only_refuses(sql):
+    with pytest.raises(ValueError, match="read-only"):
+        check_read_only(sql)
+
+
+@pytest.mark.server
+@pytest.mark.skipif(
+    not os.environ.get("FUPIN_CLICKHOUSE_URL"),
+    reason="no ClickHouse server: set FUPIN_CLICKHOUSE_URL=clickhouse://host:9000 to run the server tests",
+)
+def test_server_migrate_twice_and_dedup(settings):
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ["FUPIN_CLICKHOUSE_URL"])
+    s = settings.with_(
+        mode="server",
+        clickhouse_host=url.hostname or "localhost",
+        clickhouse_port=url.port or 9000,
+        clickhouse_user=url.username or "default",
+        clickhouse_password=url.password or "",
+    )
+    wh = ServerWarehouse(s)
+    try:
+        assert migrate(wh)
+        before = schema_snapshot(wh)
+        assert migrate(wh) == []
+        assert schema_snapshot(wh) == before
+        now = datetime.now(UTC)
+        rows = [("t", 0, 5, "sink", "bad", b"\xff\x00", None, now, now)]
+        wh.insert("dead_letters", DL_COLUMNS, rows, dedup_token="b1")
+        wh.insert("dead_letters", DL_COLUMNS, rows, dedup_token="b1")
+        assert wh.query("SELECT count() FROM dead_letters")[0][0] == 1
+    finally:
+        wh.execute(f"DROP DATABASE IF EXISTS {s.clickhouse_database}")
+        wh.close()

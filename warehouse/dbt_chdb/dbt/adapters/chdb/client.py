@@ -1,0 +1,118 @@
+"""The chdb client behind dbt-clickhouse's ``ChClientWrapper`` interface.
+
+Each dbt thread gets its own chdb connection (a session: ``USE`` and ``SET`` stay per connection)
+to the process's one engine. Results come back as JSONCompact, which carries the column names and
+types that dbt-clickhouse needs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import chdb
+import orjson
+from dbt.adapters.clickhouse.column import ClickHouseColumn
+from dbt.adapters.clickhouse.dbclient import ChClientWrapper
+from dbt.adapters.clickhouse.query import quote_identifier
+from dbt_common.exceptions import DbtDatabaseError
+
+from dbt.adapters.chdb.credentials import ChdbCredentials
+
+# Settings dbt-clickhouse sends per session that a local engine does not know or need.
+_SKIPPED_SETTINGS = {"session_id"}
+_JSON_SETTINGS = (
+    " SETTINGS output_format_json_quote_64bit_integers = 0, output_format_json_quote_decimals = 0,"
+    " output_format_json_quote_denormals = 1"
+)
+
+
+class ChdbResult:
+    """What dbt-clickhouse expects of a query result: rows and column names (and types)."""
+
+    def __init__(self, column_names: list[str], column_types: list[str], rows: list[tuple]):
+        self.column_names = column_names
+        self.column_types = column_types
+        self.result_set = rows
+
+
+class ChdbClient(ChClientWrapper):
+    def _create_client(self, credentials: ChdbCredentials) -> Any:
+        if not credentials.path:
+            raise DbtDatabaseError("chdb profile needs 'path' (or FUPIN_CHDB_PATH)")
+        conn = chdb.connect(str(credentials.path))
+        for key, value in self._conn_settings.items():
+            if key in _SKIPPED_SETTINGS:
+                continue
+            try:
+                conn.query(f"SET {key} = {_literal(value)}")
+            except Exception:  # noqa: BLE001 - a setting this engine lacks is harmless
+                pass
+        return conn
+
+    def _run(self, sql: str, fmt: str) -> Any:
+        try:
+            return self._client.query(sql, fmt)
+        except Exception as exc:
+            raise DbtDatabaseError(str(exc)) from exc
+
+    def _json(self, sql: str) -> ChdbResult:
+        text = sql.rstrip().rstrip(";")
+        try:
+            res = self._client.query(text + _JSON_SETTINGS, "JSONCompact")
+        except Exception as exc:
+            msg = str(exc)
+            if "SETTINGS" not in msg and "Syntax error" not in msg:
+                raise DbtDatabaseError(msg) from exc
+            # Statements that take no trailing SETTINGS (SHOW ..., some DDL): plain run.
+            res = self._run(text, "JSONCompact")
+        raw = res.bytes() if hasattr(res, "bytes") else bytes(res)
+        if not raw.strip():
+            return ChdbResult([], [], [])
+        doc = orjson.loads(raw)
+        meta = doc.get("meta", [])
+        rows = [tuple(r) for r in doc.get("data", [])]
+        return ChdbResult([m["name"] for m in meta], [m["type"] for m in meta], rows)
+
+    def query(self, sql: str, **kwargs: Any) -> ChdbResult:
+        return self._json(sql)
+
+    def command(self, sql: str, **kwargs: Any) -> Any:
+        res = self._run(sql, "JSONCompact")
+        raw = res.bytes()
+        if not raw.strip():
+            return None
+        data = orjson.loads(raw).get("data", [])
+        return data[0][0] if data and data[0] else None
+
+    def columns_in_query(self, sql: str, **kwargs: Any) -> list[ClickHouseColumn]:
+        res = self._json(f"SELECT * FROM ( \n{sql} \n) LIMIT 0")
+        return [ClickHouseColumn.create(n, t) for n, t in zip(res.column_names, res.column_types, strict=True)]
+
+    def get_ch_setting(self, setting_name: str) -> tuple[Any, int] | None:
+        try:
+            res = self._json(f"SELECT value, readonly FROM system.settings WHERE name = '{setting_name}'")
+        except DbtDatabaseError:
+            return None
+        return (res.result_set[0][0], res.result_set[0][1]) if res.result_set else (None, 0)
+
+    def close(self) -> None:
+        # Connections to chdb are sessions; closing one leaves the engine to the others.
+        try:
+            self._client.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _set_client_database(self) -> None:
+        self._run(f"USE {quote_identifier(self.database)}", "CSV")
+
+    def _server_version(self) -> str:
+        return str(self.command("SELECT version()"))
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return str(value)
+    text = str(value)
+    return text if text.isdigit() else "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
