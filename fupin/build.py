@@ -1,0 +1,307 @@
+"""dbt builds of the indicator marts and the ``fupin build`` / ``fupin indicators`` commands.
+
+dbt runs in-process (``dbtRunner``). In embedded mode it must run in the process that owns chdb
+(the warehouse service calls :func:`run_build_job` there); the chdb adapter opens its own
+sessions on the same data path. The profile is written from the platform settings, so dbt
+targets the same warehouse as every other component.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fupin import PROJECT_ROOT
+from fupin.cli import settings_from
+from fupin.config import Settings
+
+DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+FAMILIES = ("census", "assessment", "consistency")
+LEVELS = ("province", "city", "county", "township", "village")
+#: Node results dbt reports as progress lines.
+_PROGRESS_EVENTS = {"LogModelResult", "LogTestResult", "LogSeedResult", "LogStartLine", "LogFreshnessResult"}
+
+
+def dbt_dir(settings: Settings) -> Path:
+    """Per-database dbt state (profile, target, logs): tests on one data dir do not collide."""
+    return Path(settings.data_dir).resolve() / "dbt" / settings.clickhouse_database
+
+
+def write_profile(settings: Settings) -> Path:
+    """profiles.yml for the settings' mode: chdb on the data path, or ClickHouse server (native)."""
+    directory = dbt_dir(settings)
+    directory.mkdir(parents=True, exist_ok=True)
+    if settings.mode == "embedded":
+        output = {
+            "type": "chdb",
+            "path": str(Path(settings.chdb_data_path).resolve()),
+            "schema": settings.clickhouse_database,
+            "threads": 1,
+        }
+    else:
+        output = {
+            "type": "clickhouse",
+            "driver": "native",
+            "host": settings.clickhouse_host,
+            "port": settings.clickhouse_port,
+            "user": settings.clickhouse_user,
+            "password": settings.clickhouse_password,
+            "schema": settings.clickhouse_database,
+            "threads": 2,
+        }
+    profile = {"fupin": {"target": settings.mode, "outputs": {settings.mode: output}}}
+    (directory / "profiles.yml").write_text(json.dumps(profile, indent=2))  # JSON is YAML
+    return directory
+
+
+def dbt_vars(as_of_date: str | date | None = None, cutoff: str | datetime | None = None,
+             series_months: int | None = None, period_start: str | date | None = None) -> dict[str, Any]:
+    """The dbt vars of a build, validated: a bad date is a clear error, not a SQL failure."""
+    out: dict[str, Any] = {}
+    if as_of_date:
+        out["as_of_date"] = date.fromisoformat(str(as_of_date)[:10]).isoformat()
+    if cutoff:
+        from fupin.timeutil import parse_instant
+
+        out["cutoff"] = parse_instant(str(cutoff) if not isinstance(cutoff, datetime) else cutoff.isoformat()) \
+            .strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    if series_months is not None:
+        out["series_months"] = int(series_months)
+    if period_start:
+        out["period_start"] = date.fromisoformat(str(period_start)[:10]).isoformat()
+    return out
+
+
+def run_dbt(settings: Settings, args: list[str], progress: Callable[[str], None] | None = None) -> Any:
+    """One dbt command in this process against the settings' warehouse; returns dbt's result."""
+    from dbt.cli.main import dbtRunner
+
+    directory = write_profile(settings)
+    callbacks = []
+    if progress is not None:
+        def on_event(event: Any) -> None:
+            if event.info.name in _PROGRESS_EVENTS:
+                progress(event.info.msg)
+
+        callbacks.append(on_event)
+    full = [
+        *args,
+        "--project-dir", str(DBT_PROJECT),
+        "--profiles-dir", str(directory),
+        "--target-path", str(directory / "target"),
+        "--log-path", str(directory / "logs"),
+        "--quiet" if progress is None else "--no-quiet",
+    ]
+    return dbtRunner(callbacks=callbacks).invoke(full)
+
+
+def run_build_job(warehouse: Any, settings: Settings, *, as_of_date: str | None = None,
+                  cutoff: str | None = None, series_months: int | None = None,
+                  period_start: str | None = None, full_refresh: bool = False, docs: bool = False,
+                  select: str | None = None, progress: Callable[[str], None] | None = None,
+                  **_: Any) -> dict[str, Any]:
+    """``dbt build`` (seeds, models, tests) for a census at D with optional cut-off T.
+
+    Runs where chdb is owned (the service passes its ``warehouse``; dbt opens its own sessions on
+    the same path). Returns a JSON-able summary: success, per-node results, timings, docs path.
+    """
+    variables = dbt_vars(as_of_date, cutoff, series_months, period_start)
+    args = ["build", "--vars", json.dumps(variables)]
+    if full_refresh:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", select]
+    started = time.monotonic()
+    res = run_dbt(settings, args, progress)
+    elapsed = time.monotonic() - started
+    nodes = []
+    for r in getattr(res.result, "results", None) or []:
+        nodes.append({
+            "name": r.node.name,
+            "type": str(r.node.resource_type),
+            "status": str(r.status),
+            "seconds": round(float(r.execution_time or 0.0), 3),
+            "message": r.message,
+            "failures": r.failures,
+        })
+    failed = [n for n in nodes if n["status"] in ("error", "fail", "runtime error")]
+    summary: dict[str, Any] = {
+        "success": bool(res.success) and not failed,
+        "vars": variables,
+        "seconds": round(elapsed, 3),
+        "nodes": nodes,
+        "failed": failed,
+        "error": str(res.exception) if res.exception else None,
+    }
+    if docs and summary["success"]:
+        docs_res = run_dbt(settings, ["docs", "generate", "--vars", json.dumps(variables)], progress)
+        index = dbt_dir(settings) / "target" / "index.html"
+        summary["docs"] = str(index) if docs_res.success and index.exists() else None
+    return summary
+
+
+# ------------------------------------------------------------------------------------------------
+# Reading the marts
+
+
+def mart_for(family: str, monthly: bool = False) -> str:
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}")
+    return f"{family}_monthly" if monthly and family != "consistency" else family
+
+
+def read_indicators(reader: Any, database: str, family: str, level: str, region: str | None,
+                    as_of_date: str | None, cutoff: str | None) -> tuple[list[str], list[tuple]]:
+    """Rows of a mart for (level, region prefix, D, T); D defaults to the latest built date."""
+    table = f"{database}.{mart_for(family)}"
+    params: dict[str, Any] = {"level": level}
+    where = ["level = {level:String}"]
+    if region:
+        where.append("startsWith(region_code, {region:String})")
+        params["region"] = region
+    if cutoff:
+        where.append("cutoff = parseDateTime64BestEffort({cutoff:String}, 3, 'UTC')")
+        params["cutoff"] = cutoff
+    else:
+        where.append("cutoff IS NULL")
+    if as_of_date:
+        where.append("reference_date = toDate({d:String})")
+        params["d"] = as_of_date
+    else:
+        where.append(f"reference_date = (SELECT max(reference_date) FROM {table} WHERE {' AND '.join(where)})")
+    sql = (f"SELECT * EXCEPT (build_key, built_at) FROM {table} WHERE {' AND '.join(where)} "
+           "ORDER BY region_code")
+    return reader.query_columns(sql, params)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return round(value, 6)
+    return value
+
+
+def format_rows(names: list[str], rows: list[tuple], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([{n: _cell(v) for n, v in zip(names, r, strict=True)} for r in rows],
+                          ensure_ascii=False, indent=2)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(names)
+        w.writerows([[_cell(v) for v in r] for r in rows])
+        return buf.getvalue()
+    # table: one block per region, indicator per line, so wide marts stay readable
+    blocks = []
+    for r in rows:
+        row = dict(zip(names, r, strict=True))
+        head = f"{row.get('region_code')} ({row.get('level')}) at {_cell(row.get('reference_date'))}"
+        width = max(len(n) for n in names)
+        lines = [head, "-" * len(head)]
+        lines += [f"{n:<{width}}  {'' if v is None else _cell(v)}" for n, v in row.items()
+                  if n not in ("region_code", "level", "reference_date")]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) if blocks else "(no rows)"
+
+
+# ------------------------------------------------------------------------------------------------
+# Commands
+
+
+def _run_job(settings: Settings, name: str, **params: Any) -> dict[str, Any]:
+    from warehouse.service import run_job
+
+    return run_job(settings, name, **params)
+
+
+@click.command("build")
+@click.option("--date", "as_of_date", help="Reference date D (YYYY-MM-DD); default today.")
+@click.option("--cutoff", help="Cut-off T: only events recorded at or before it count.")
+@click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
+@click.option("--no-check", is_flag=True, help="Skip the data-quality checkpoint.")
+@click.pass_context
+def build(ctx: click.Context, as_of_date: str | None, cutoff: str | None, full_refresh: bool,
+          no_check: bool) -> None:
+    """dbt build (seeds, models, tests, docs), then the data-quality checkpoint."""
+    settings = settings_from(ctx)
+    try:
+        params = dbt_vars(as_of_date, cutoff)
+    except ValueError as exc:
+        raise click.ClickException(f"bad --date or --cutoff: {exc}") from exc
+    click.echo(f"dbt build {json.dumps(params) if params else '(D = today, no cut-off)'} ...")
+    result = _run_job(settings, "build", as_of_date=params.get("as_of_date"), cutoff=params.get("cutoff"),
+                      full_refresh=full_refresh, docs=True)
+    for node in result.get("nodes", []):
+        click.echo(f"  {node['status']:<8} {node['type']:<6} {node['name']}  ({node['seconds']:.1f}s)")
+    click.echo(f"dbt build {'passed' if result.get('success') else 'FAILED'} in {result.get('seconds', 0):.1f}s")
+    if result.get("docs"):
+        click.echo(f"dbt docs: {result['docs']}")
+    if not result.get("success"):
+        for node in result.get("failed", []):
+            click.echo(f"  failed: {node['name']}: {node['message']}", err=True)
+        if result.get("error"):
+            click.echo(f"  error: {result['error']}", err=True)
+        ctx.exit(1)
+    if no_check:
+        return
+    click.echo("data-quality checkpoint ...")
+    check = _run_job(settings, "check")
+    ok = bool(check.get("success"))
+    click.echo(f"checkpoint {'passed' if ok else 'FAILED'}" + (f"; data docs: {check['docs']}" if check.get("docs") else ""))
+    if not ok:
+        ctx.exit(1)
+
+
+@click.command("indicators")
+@click.option("--family", type=click.Choice(FAMILIES), required=True)
+@click.option("--level", type=click.Choice(LEVELS), required=True)
+@click.option("--region", help="Region code (a prefix at the level): only that region and below it.")
+@click.option("--date", "as_of_date", help="Reference date D (YYYY-MM-DD); default the latest built.")
+@click.option("--cutoff", help="Cut-off T of a frozen census.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
+@click.pass_context
+def indicators(ctx: click.Context, family: str, level: str, region: str | None, as_of_date: str | None,
+               cutoff: str | None, fmt: str) -> None:
+    """Print a family's indicators for a level (and region), date and cut-off."""
+    from warehouse.client import WarehouseError, open_reader
+
+    settings = settings_from(ctx)
+    try:
+        params = dbt_vars(as_of_date, cutoff)
+    except ValueError as exc:
+        raise click.ClickException(f"bad --date or --cutoff: {exc}") from exc
+    d, t = params.get("as_of_date"), params.get("cutoff")
+
+    def read() -> tuple[list[str], list[tuple]]:
+        reader = open_reader(settings)
+        try:
+            return read_indicators(reader, settings.clickhouse_database, family, level, region, d, t)
+        finally:
+            reader.close()
+
+    try:
+        names, rows = read()
+    except WarehouseError:
+        names, rows = [], []  # marts not built yet
+    if not rows and (d or t or not names):
+        click.echo(f"building the marts for D={d or 'today'} T={t or 'none'} ...", err=True)
+        result = _run_job(settings, "build", as_of_date=d, cutoff=t)
+        if not result.get("success"):
+            raise click.ClickException(f"dbt build failed: {result.get('error') or result.get('failed')}")
+        try:
+            names, rows = read()
+        except WarehouseError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(format_rows(names, rows, fmt))
+    if not rows:
+        sys.exit(1)
