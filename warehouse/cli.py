@@ -107,8 +107,17 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @click.command()
 @click.option("--batch-size", default=20_000, show_default=True, help="Messages per insert batch at most.")
 @click.option("--batch-seconds", default=1.0, show_default=True, help="Seconds a batch waits at most.")
+@click.option("--every", default=2.0, show_default=True, help="Seconds between progress lines.")
+@click.option(
+    "--stop-when-idle",
+    type=float,
+    default=None,
+    help="Drain mode: stop cleanly after this many seconds without a message.",
+)
 @click.pass_context
-def sink(ctx: click.Context, batch_size: int, batch_seconds: float) -> None:
+def sink(
+    ctx: click.Context, batch_size: int, batch_seconds: float, every: float, stop_when_idle: float | None
+) -> None:
     """Land every topic's events in the warehouse, with a progress display (Ctrl-C stops cleanly)."""
     from fupin.config import SettingsError
     from fupin.stack import bootstrap, service_url
@@ -128,7 +137,7 @@ def sink(ctx: click.Context, batch_size: int, batch_seconds: float) -> None:
             except WarehouseError as exc:
                 raise _fail(exc) from exc
             _print_progress(health.get("sink") or {})
-            stop.wait(2.0)
+            stop.wait(every)
         return
     try:
         servers = bootstrap(settings)
@@ -137,13 +146,20 @@ def sink(ctx: click.Context, batch_size: int, batch_seconds: float) -> None:
         raise _fail(exc) from exc
     try:
         run_migrate(wh)
-        s = Sink(wh, settings, servers, batch_size=batch_size, batch_seconds=batch_seconds)
+        s = Sink(
+            wh,
+            settings,
+            servers,
+            batch_size=batch_size,
+            batch_seconds=batch_seconds,
+            idle_exit=stop_when_idle,
+        )
         s.stop_event = stop
         thread = threading.Thread(target=s.run, name="sink", daemon=True)
         thread.start()
         click.echo(f"sink: reading {servers} into {settings.clickhouse_database} (group {s.group_id})")
         while thread.is_alive():
-            thread.join(2.0)
+            thread.join(every)
             _print_progress(s.progress.as_dict())
         if s.progress.last_error:
             click.echo(f"sink: stopped with an unwritten batch: {s.progress.last_error}", err=True)

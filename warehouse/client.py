@@ -104,6 +104,14 @@ class ChdbWarehouse:
         rows = list(zip(*map(_pylist, table.columns), strict=True)) if table.num_columns else []
         return list(table.column_names), rows
 
+    def query_typed(
+        self, sql: str, params: dict[str, Any] | None = None
+    ) -> tuple[list[str], list, list[tuple]]:
+        """Column names, their Arrow types, rows."""
+        table = self._table(sql, params)
+        rows = list(zip(*map(_pylist, table.columns), strict=True)) if table.num_columns else []
+        return list(table.column_names), list(table.schema.types), rows
+
     def query_dicts(self, sql: str, params: dict[str, Any] | None = None) -> list[dict]:
         names, rows = self.query_columns(sql, params)
         return [dict(zip(names, r, strict=True)) for r in rows]

@@ -95,11 +95,15 @@ def _strip_strings(sql: str) -> str:
     return re.sub(r"'(?:[^'\\]|\\.)*'", "''", sql)
 
 
-def _type_names(wh: ChdbWarehouse, sql: str, params: dict | None) -> list[str]:
-    try:
-        return [t for _, t in wh.query(f"SELECT name, type FROM (DESCRIBE ({sql}))", params)]
-    except WarehouseError:
-        return []
+def _type_name(arrow_type) -> str:
+    """What a remote reader needs to restore a value from JSON: date-times and dates; else as is."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(arrow_type):
+        return "DateTime64"
+    if pa.types.is_date(arrow_type):
+        return "Date"
+    return str(arrow_type)
 
 
 class Service:
@@ -235,11 +239,10 @@ class Service:
         params = body.get("params") or None
         wh = self.warehouse(self.settings_for(body.get("_database")).clickhouse_database)
         try:
-            columns, rows = wh.query_columns(sql, params)
-            types = _type_names(wh, sql, params) if rows else []
+            columns, types, rows = wh.query_typed(sql, params)
         finally:
             wh.close()
-        return {"columns": columns, "types": types if len(types) == len(columns) else [], "rows": rows}
+        return {"columns": columns, "types": [_type_name(t) for t in types], "rows": rows}
 
     def job(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
         fn = job_function(name)

@@ -298,6 +298,7 @@ class Sink:
         group_id: str = GROUP_ID,
         max_backoff: float = 10.0,
         on_flush: Callable[[SinkProgress], None] | None = None,
+        idle_exit: float | None = None,
     ) -> None:
         self.warehouse = warehouse
         self.settings = settings
@@ -307,6 +308,8 @@ class Sink:
         self.group_id = group_id
         self.max_backoff = max_backoff
         self.on_flush = on_flush
+        #: Stop after this many seconds without a message once partitions are assigned (drain mode).
+        self.idle_exit = idle_exit
         self.progress = SinkProgress()
         self.stop_event = threading.Event()
         self._status, self._alerts, self._dead = (
@@ -476,6 +479,7 @@ class Sink:
         consumer = self._consumer = self._make_consumer()
         consumer.subscribe(sink_topics(self.settings), listener=Listener())
         backoff = 0.0
+        idle_since = time.monotonic()
         try:
             while not self.stop_event.is_set():
                 if self.progress.paused:
@@ -491,9 +495,18 @@ class Sink:
                     else:
                         backoff = min(self.max_backoff, backoff * 2)
                     continue
+                got = 0
                 for records in consumer.poll(timeout_ms=100, max_records=self.batch_size).values():
+                    got += len(records)
                     for record in records:
                         self.add(record)
+                if self.idle_exit is not None:
+                    now = time.monotonic()
+                    if got or not consumer.assignment():
+                        idle_since = now
+                    elif self._count == 0 and now - idle_since >= self.idle_exit:
+                        log.info("no messages for %.0f s: stopping (idle exit)", self.idle_exit)
+                        break
                 if self.due() and not self.flush(consumer):
                     self.progress.paused = True
                     consumer.pause(*consumer.assignment())
