@@ -65,16 +65,14 @@ def plan(warehouse, settings) -> Plan:
     result = Plan()
     result.datasets.append(event_store.build(warehouse.database))
     result.datasets.append(dead_letters.build(warehouse.database, settings.deadletter_max_share))
-    for mart in marts.MARTS:
-        if mart in tables:
-            result.datasets.append(marts.build(warehouse.database, mart, tables[mart]))
+    for mart in (*marts.MARTS, marts.MISMATCHES):
+        if mart not in tables:
+            reason = f"mart '{mart}' not built yet (run 'fupin build')"
+            result.skipped.append({"suite": marts.suite_name(mart), "reason": reason})
+        elif mart == marts.MISMATCHES:
+            result.datasets.append(marts.build_mismatches(warehouse.database))
         else:
-            result.skipped.append(
-                {
-                    "suite": marts.suite_name(mart),
-                    "reason": f"mart '{mart}' not built yet (run 'fupin build')",
-                }
-            )
+            result.datasets.append(marts.build(warehouse.database, mart, tables[mart]))
     return result
 
 
@@ -96,12 +94,12 @@ def _quiet_gx() -> None:
 
 def run_checkpoint(warehouse, settings, data_docs: Path | None = None) -> dict[str, Any]:
     """Validate every suite, write Data Docs, and return the report (JSON-ready)."""
+    todo = plan(warehouse, settings)
     _quiet_gx()
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    todo = plan(warehouse, settings)
     docs = Path(data_docs or data_docs_dir(settings)).resolve()
     docs.mkdir(parents=True, exist_ok=True)
 

@@ -11,21 +11,10 @@ from fupin.cli import settings_from
 
 
 def _run(settings) -> dict[str, Any]:
-    """The checkpoint result: by the warehouse service when it runs (it owns chdb), else in-process."""
-    try:
-        from warehouse.service import run_job
-    except ImportError:
-        run_job = None
-    if run_job is not None:
-        return run_job(settings, "check")
-    from expectations.checkpoint import run_checkpoint_job
-    from warehouse.client import connect
+    """The checkpoint result: run by the warehouse service when it runs (it owns chdb), else here."""
+    from warehouse.service import run_job
 
-    warehouse = connect(settings)
-    try:
-        return run_checkpoint_job(warehouse, settings)
-    finally:
-        warehouse.close()
+    return run_job(settings, "check")
 
 
 @click.command("check")

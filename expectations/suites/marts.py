@@ -15,13 +15,16 @@ import great_expectations.expectations as gxe
 
 from expectations.suites import CRITICAL, WARNING, Dataset, expect, ident
 
-#: The marts dbt builds (dbt_project/models/marts/), in report order.
+#: The indicator marts dbt builds (dbt_project/models/marts/), in report order.
 MARTS = ("census", "assessment", "consistency", "census_monthly", "assessment_monthly")
+#: The consistency mart's detail: one row per household whose live and rebuilt statuses differ.
+MISMATCHES = "consistency_status_mismatches"
 LEVEL_DIGITS = {"province": 2, "city": 4, "county": 6, "township": 9, "village": 12}
-DATE_KEYS = ("reference_date", "month", "period_start", "period")
-COUNT_SUFFIXES = ("_households", "_persons", "_count", "_numerator", "_denominator", "_cadres", "_alerts")
-#: Columns counting disagreements between two computations that must agree.
-DISAGREEMENT = re.compile(r"(disagree|mismatch|differ)", re.IGNORECASE)
+DATE_KEYS = ("reference_date", "month", "period_start")
+#: Name parts of columns that count something (households, persons, …): never negative.
+COUNT_WORDS = re.compile(r"(^|_)(households|persons|count|total|cadres|alerts|children|population)(_|$)")
+#: Counts of disagreements between two computations that must agree (live vs batch).
+DISAGREEMENT = re.compile(r"(disagree|mismatch)", re.IGNORECASE)
 _NUMERIC = re.compile(r"^(Nullable\()?(U?Int\d+|Float\d+|Decimal)")
 
 
@@ -45,21 +48,109 @@ def _rate_parts(rate: str, columns: dict[str, str]) -> tuple[str, str] | None:
     return None
 
 
-def build(database: str, mart: str, columns: dict[str, str]) -> Dataset:
-    """The dataset for one mart; ``columns`` maps the table's column names to ClickHouse types."""
-    keys = [c for c in ("region_code", "level", *DATE_KEYS) if c in columns]
-    date_key = next((c for c in DATE_KEYS if c in columns), None)
-    extra: list[str] = []
+def _column_rules(
+    name: str, ch_type: str, columns: dict[str, str], extra: list[str]
+) -> list[gxe.Expectation]:
+    numeric = _is_numeric(ch_type)
     exps: list[gxe.Expectation] = []
-    for key in keys:
-        exps.append(expect(gxe.ExpectColumnValuesToNotBeNull, CRITICAL, f"key {key} is present", column=key))
-    if len(keys) > 1:
+    if name.endswith("_rate") and numeric:
+        exps.append(
+            expect(
+                gxe.ExpectColumnValuesToBeBetween,
+                CRITICAL,
+                "a rate lies in [0, 1] (or is null)",
+                column=name,
+                min_value=0,
+                max_value=1,
+            )
+        )
+        parts = _rate_parts(name, columns)
+        if parts:
+            den = ident(parts[1])
+            check = f"{name}_on_zero_denominator"
+            extra.append(
+                f"if({den} = 0 AND {ident(name)} IS NOT NULL, toString({ident(name)}), NULL) AS {ident(check)}"
+            )
+            exps.append(
+                expect(
+                    gxe.ExpectColumnValuesToBeNull,
+                    CRITICAL,
+                    "a rate with a zero denominator is null, never 0 or 1",
+                    column=check,
+                )
+            )
+        return exps
+    if name.endswith("_within_threshold"):
+        return [
+            expect(
+                gxe.ExpectColumnValuesToBeInSet,
+                WARNING,
+                f"{name.removesuffix('_within_threshold')} meets its indicators.md threshold",
+                column=name,
+                value_set=[1],
+            )
+        ]
+    if name.endswith("_check_passed"):
+        return [
+            expect(
+                gxe.ExpectColumnValuesToBeInSet,
+                CRITICAL,
+                f"{name.removesuffix('_check_passed')}: every level's counts equal the sum of its children",
+                column=name,
+                value_set=[1],
+            )
+        ]
+    if not numeric:
+        return exps
+    if DISAGREEMENT.search(name):
+        exps.append(
+            expect(
+                gxe.ExpectColumnValuesToBeBetween,
+                CRITICAL,
+                "live (stream) and batch (dbt) agree: no disagreements",
+                column=name,
+                min_value=0,
+                max_value=0,
+            )
+        )
+    elif name.startswith("invalid_"):
+        exps.append(
+            expect(
+                gxe.ExpectColumnValuesToBeBetween,
+                WARNING,
+                f"no {name.removeprefix('invalid_').replace('_', ' ')} the domain forbids",
+                column=name,
+                min_value=0,
+                max_value=0,
+            )
+        )
+    elif COUNT_WORDS.search(name):
+        exps.append(
+            expect(gxe.ExpectColumnValuesToBeBetween, CRITICAL, "a count is ≥ 0", column=name, min_value=0)
+        )
+    return exps
+
+
+def build(database: str, mart: str, columns: dict[str, str]) -> Dataset:
+    """The dataset for one indicator mart; ``columns`` maps its column names to ClickHouse types."""
+    date_key = next((c for c in DATE_KEYS if c in columns), None)
+    keys = [c for c in ("region_code", "level", date_key) if c and c in columns]
+    # Incremental marts keep one build per (reference date, cut-off): build_key names it.
+    unique = [c for c in ("region_code", "level") if c in columns] + (
+        ["build_key"] if "build_key" in columns else keys[2:]
+    )
+    extra: list[str] = []
+    exps: list[gxe.Expectation] = [
+        expect(gxe.ExpectColumnValuesToNotBeNull, CRITICAL, f"key {key} is present", column=key)
+        for key in keys
+    ]
+    if len(unique) > 1:
         exps.append(
             expect(
                 gxe.ExpectCompoundColumnsToBeUnique,
                 CRITICAL,
-                f"one row per ({', '.join(keys)})",
-                column_list=keys,
+                f"one row per ({', '.join(unique)})",
+                column_list=unique,
             )
         )
     if "level" in columns:
@@ -75,7 +166,8 @@ def build(database: str, mart: str, columns: dict[str, str]) -> Dataset:
         if "region_code" in columns:
             digits = ", ".join(f"level = '{lv}', {n}" for lv, n in LEVEL_DIGITS.items())
             extra.append(
-                f"if(match(toString(region_code), '^[0-9]+$') AND length(toString(region_code)) = multiIf({digits}, -1), "
+                "if(match(toString(region_code), '^[0-9]+$') AND "
+                f"length(toString(region_code)) = multiIf({digits}, -1), "
                 "NULL, concat(toString(level), ' ', toString(region_code))) AS region_code_not_of_its_level"
             )
             exps.append(
@@ -87,61 +179,39 @@ def build(database: str, mart: str, columns: dict[str, str]) -> Dataset:
                 )
             )
     for name, ch_type in columns.items():
-        if name.endswith("_rate") and _is_numeric(ch_type):
-            exps.append(
-                expect(
-                    gxe.ExpectColumnValuesToBeBetween,
-                    CRITICAL,
-                    "a rate lies in [0, 1] (or is null)",
-                    column=name,
-                    min_value=0,
-                    max_value=1,
-                )
-            )
-            parts = _rate_parts(name, columns)
-            if parts:
-                num, den = parts
-                check = f"{name}_on_zero_denominator"
-                extra.append(
-                    f"if(({den}) = 0 AND ({name}) IS NOT NULL, toString({name}), NULL) AS {ident(check)}"
-                )
-                exps.append(
-                    expect(
-                        gxe.ExpectColumnValuesToBeNull,
-                        CRITICAL,
-                        "a rate with a zero denominator is null, never 0 or 1",
-                        column=check,
-                    )
-                )
-        elif name.endswith(COUNT_SUFFIXES) and _is_numeric(ch_type):
-            exps.append(
-                expect(
-                    gxe.ExpectColumnValuesToBeBetween, CRITICAL, "a count is ≥ 0", column=name, min_value=0
-                )
-            )
-        if name.endswith("_within_threshold"):
-            exps.append(
-                expect(
-                    gxe.ExpectColumnValuesToBeInSet,
-                    WARNING,
-                    f"{name.removesuffix('_within_threshold')} meets its indicators.md threshold",
-                    column=name,
-                    value_set=[1],
-                )
-            )
-        if DISAGREEMENT.search(name) and _is_numeric(ch_type):
-            exps.append(
-                expect(
-                    gxe.ExpectColumnValuesToBeBetween,
-                    CRITICAL,
-                    "live (stream) and batch (dbt) agree: no disagreements",
-                    column=name,
-                    min_value=0,
-                    max_value=0,
-                )
-            )
-    select = ", ".join(["*", *extra])
+        exps += _column_rules(name, ch_type, columns, extra)
     order = f" ORDER BY {', '.join(keys)}" if keys else ""
-    sql = f"SELECT {select} FROM {ident(database, mart)}{order}"
-    index = [c for c in ("region_code", "level", date_key) if c and c in columns]
-    return Dataset(suite=suite_name(mart), table=mart, sql=sql, expectations=exps, index_columns=index)
+    sql = f"SELECT {', '.join(['*', *extra])} FROM {ident(database, mart)}{order}"
+    index = [c for c in ("region_code", "level", "build_key" if "build_key" in columns else date_key) if c]
+    return Dataset(
+        suite=suite_name(mart),
+        table=mart,
+        sql=sql,
+        expectations=exps,
+        index_columns=[c for c in index if c in columns],
+    )
+
+
+def build_mismatches(database: str) -> Dataset:
+    """Households whose live status (streams) differs from the status dbt rebuilds: each is a bug."""
+    sql = f"""
+        SELECT household_id,
+               concat(household_id, ': live ', toString(live_status), ', rebuilt ', toString(rebuilt_status))
+                   AS live_status_differs_from_rebuilt
+        FROM {ident(database, MISMATCHES)} ORDER BY household_id
+    """
+    exps = [
+        expect(
+            gxe.ExpectColumnValuesToBeNull,
+            CRITICAL,
+            "live vs batch: every household's live status equals the status rebuilt from the event store",
+            column="live_status_differs_from_rebuilt",
+        )
+    ]
+    return Dataset(
+        suite=suite_name(MISMATCHES),
+        table=MISMATCHES,
+        sql=sql,
+        expectations=exps,
+        index_columns=["household_id"],
+    )

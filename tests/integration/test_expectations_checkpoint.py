@@ -268,48 +268,92 @@ def load(warehouse, events: list[dict], dead_letters: int) -> None:
     )
 
 
+# Marts shaped like dbt_project/models/marts (incremental, one build per reference date and cut-off).
 MART_DDL = """
     CREATE TABLE {db}.census (
-        region_code String, level String, reference_date Date, registered_households UInt64,
-        guarantee_all_numerator UInt64, guarantee_all_denominator UInt64, guarantee_all_rate Nullable(Float64),
-        comprehensive_incidence_rate Nullable(Float64), comprehensive_incidence_within_threshold Nullable(Bool)
-    ) ENGINE = MergeTree ORDER BY (region_code, reference_date)
+        region_code String, level String, reference_date Date, build_key String,
+        registered_households UInt64, comprehensive_incidence_numerator UInt64,
+        comprehensive_incidence_denominator UInt64, comprehensive_incidence_rate Nullable(Float64),
+        comprehensive_incidence_within_threshold Nullable(UInt8), income_change_mean_per_capita Nullable(Float64)
+    ) ENGINE = MergeTree ORDER BY (level, region_code, reference_date);
+    CREATE TABLE {db}.consistency (
+        region_code String, level String, reference_date Date, build_key String,
+        live_status_households UInt64, live_status_mismatch_households UInt64,
+        live_status_mismatch_rate Nullable(Float64), totals_check_passed Nullable(UInt8), invalid_transitions UInt64
+    ) ENGINE = MergeTree ORDER BY (level, region_code, reference_date);
+    CREATE TABLE {db}.consistency_status_mismatches (
+        household_id String, region_code String, live_status String, rebuilt_status String, live_version UInt64
+    ) ENGINE = MergeTree ORDER BY household_id
 """
+KEY = "2020-12-31|"
 
 
-def load_census(warehouse, rows: list[tuple]) -> None:
-    warehouse.execute(MART_DDL.format(db=warehouse.database))
+def load_marts(warehouse, census: list[tuple], consistency: list[tuple], mismatches: list[tuple]) -> None:
+    for statement in MART_DDL.format(db=warehouse.database).split(";"):
+        warehouse.execute(statement)
     warehouse.insert(
         "census",
         [
             "region_code",
             "level",
             "reference_date",
+            "build_key",
             "registered_households",
-            "guarantee_all_numerator",
-            "guarantee_all_denominator",
-            "guarantee_all_rate",
+            "comprehensive_incidence_numerator",
+            "comprehensive_incidence_denominator",
             "comprehensive_incidence_rate",
             "comprehensive_incidence_within_threshold",
+            "income_change_mean_per_capita",
         ],
-        rows,
+        [(*row[:3], KEY, *row[3:]) for row in census],
+    )
+    warehouse.insert(
+        "consistency",
+        [
+            "region_code",
+            "level",
+            "reference_date",
+            "build_key",
+            "live_status_households",
+            "live_status_mismatch_households",
+            "live_status_mismatch_rate",
+            "totals_check_passed",
+            "invalid_transitions",
+        ],
+        [(*row[:3], KEY, *row[3:]) for row in consistency],
+    )
+    warehouse.insert(
+        "consistency_status_mismatches",
+        ["household_id", "region_code", "live_status", "rebuilt_status", "live_version"],
+        mismatches,
     )
 
 
 GOOD_CENSUS = [
-    ("43", "province", "2020-12-31", 10, 8, 10, 0.8, 0.01, True),
-    ("431224", "county", "2020-12-31", 10, 8, 10, 0.8, 0.01, True),
+    ("43", "province", "2020-12-31", 10, 1, 100, 0.01, 1, -35.5),
+    ("431224", "county", "2020-12-31", 10, 1, 100, 0.01, 1, 12.0),
+    # A zero denominator: no rate, no threshold verdict.
     ("431224104", "township", "2020-12-31", 0, 0, 0, None, None, None),
 ]
-BAD_CENSUS = [
-    ("43", "province", "2020-12-31", 10, 8, 10, 0.8, 0.01, True),
-    # A rate above 1.
-    ("431224", "county", "2020-12-31", 10, 14, 10, 1.4, 0.01, True),
-    # A rate of 0 on a zero denominator, and an incidence over its threshold (a warning).
-    ("431224104", "township", "2020-12-31", 0, 0, 0, 0.0, 0.05, False),
-    # A region code of the wrong length for its level.
-    ("4312", "village", "2020-12-31", 1, 1, 1, 1.0, 0.0, True),
+GOOD_CONSISTENCY = [
+    ("43", "province", "2020-12-31", 10, 0, 0.0, 1, 0),
+    ("431224", "county", "2020-12-31", 10, 0, 0.0, 1, 0),
 ]
+BAD_CENSUS = [
+    ("43", "province", "2020-12-31", 10, 1, 100, 0.01, 1, 0.0),
+    # A rate above 1.
+    ("431224", "county", "2020-12-31", 10, 140, 100, 1.4, 1, 0.0),
+    # A rate of 0 on a zero denominator, and an incidence over its threshold (a warning).
+    ("431224104", "township", "2020-12-31", 0, 0, 0, 0.0, 0, 0.0),
+    # A region code of the wrong length for its level.
+    ("4312", "village", "2020-12-31", 1, 0, 1, 0.0, 1, 0.0),
+]
+BAD_CONSISTENCY = [
+    # Live and batch disagree on one household; the county's children do not sum up.
+    ("43", "province", "2020-12-31", 10, 1, 0.1, 1, 0),
+    ("431224", "county", "2020-12-31", 10, 0, 0.0, 0, 2),
+]
+BAD_MISMATCHES = [("H0003", VILLAGE, "exited", "poor", 4)]
 
 
 def make_settings(tmp_path_factory, name: str):
@@ -325,7 +369,7 @@ def clean(tmp_path_factory):
     warehouse = connect(settings)
     # 30 events and one dead letter: a share of 1/31, under the default bound of 0.05.
     load(warehouse, clean_batch(), dead_letters=1)
-    load_census(warehouse, GOOD_CENSUS)
+    load_marts(warehouse, GOOD_CENSUS, GOOD_CONSISTENCY, [])
     yield settings, run_checkpoint_job(warehouse, settings)
     warehouse.close()
 
@@ -337,7 +381,7 @@ def bad(tmp_path_factory):
     events, ids = bad_batch()
     # 37 events and 3 dead letters: 3/40 = 0.075, over the bound of 0.05.
     load(warehouse, clean_batch() + events, dead_letters=3)
-    load_census(warehouse, BAD_CENSUS)
+    load_marts(warehouse, BAD_CENSUS, BAD_CONSISTENCY, BAD_MISMATCHES)
     yield settings, run_checkpoint_job(warehouse, settings), ids
     warehouse.close()
 
@@ -350,7 +394,13 @@ def test_clean_batch_passes_with_data_docs(clean):
     settings, result = clean
     assert result["critical_failures"] == [], format_report(result)
     assert result["success"] is True
-    assert set(result["suites"]) == {"event_store", "dead_letters", "marts.census"}
+    assert set(result["suites"]) == {
+        "event_store",
+        "dead_letters",
+        "marts.census",
+        "marts.consistency",
+        "marts.consistency_status_mismatches",
+    }
     assert result["warnings"] == []
     assert result["suites"]["event_store"]["evaluated"] >= 20
     index = settings.data_dir / "data_docs" / "index.html"
@@ -362,12 +412,7 @@ def test_clean_batch_passes_with_data_docs(clean):
 def test_missing_marts_are_skipped_not_failed(clean):
     _, result = clean
     skipped = {s["suite"]: s["reason"] for s in result["skipped"]}
-    assert set(skipped) == {
-        "marts.assessment",
-        "marts.consistency",
-        "marts.census_monthly",
-        "marts.assessment_monthly",
-    }
+    assert set(skipped) == {"marts.assessment", "marts.census_monthly", "marts.assessment_monthly"}
     assert all("not built yet" in reason for reason in skipped.values())
 
 
@@ -381,23 +426,23 @@ def test_bad_batch_fails_naming_each_problem(bad):
     assert dibao and dibao[0]["sample"] == [-50.0]
 
     region = failures(result, "event_store", "unknown_village_code")
-    assert (
-        region and region[0]["sample"] == [UNKNOWN_VILLAGE] and region[0]["rows"] == [ids["unknown_region"]]
-    )
+    assert region and region[0]["sample"] == [UNKNOWN_VILLAGE]
+    assert region[0]["rows"] == [ids["unknown_region"]]
 
     order = failures(result, "event_store", "recorded_at, occurred_at")
     assert order and order[0]["unexpected_count"] == 1 and order[0]["rows"] == [ids["late_record"]]
+    assert order[0]["sample"] == [["2020-04-01 00:00:00.000", "2020-05-01 00:00:00.000"]]
 
     unique = failures(result, "event_store", "event_id")
     assert {f["expectation"] for f in unique} >= {"expect_column_values_to_be_unique"}
-    assert all(ids["duplicate"] in f["rows"] or ids["duplicate"] in f["sample"] for f in unique)
+    assert all(ids["duplicate"] in f["rows"] for f in unique)
 
     share = failures(result, "dead_letters", "dead_letter_share")
     assert share and share[0]["sample"] == [pytest.approx(3 / 40)]
 
     # Nothing else: the clean part of the batch raises no failure.
     flagged = {(f["suite"], f["column"]) for f in result["critical_failures"]}
-    assert flagged <= {
+    assert flagged == {
         ("event_store", "payload.net_income_per_capita"),
         ("event_store", "payload.monthly_amount"),
         ("event_store", "unknown_village_code"),
@@ -405,25 +450,44 @@ def test_bad_batch_fails_naming_each_problem(bad):
         ("event_store", "event_id"),
         ("event_store", "event_id_contents"),
         ("dead_letters", "dead_letter_share"),
-        ("marts.census", "guarantee_all_rate"),
-        ("marts.census", "guarantee_all_rate_on_zero_denominator"),
+        ("marts.census", "comprehensive_incidence_rate"),
+        ("marts.census", "comprehensive_incidence_rate_on_zero_denominator"),
         ("marts.census", "region_code_not_of_its_level"),
+        ("marts.consistency", "live_status_mismatch_households"),
+        ("marts.consistency", "totals_check_passed"),
+        ("marts.consistency_status_mismatches", "live_status_differs_from_rebuilt"),
     }, flagged
 
 
 def test_bad_mart_rows_fail_and_missed_thresholds_warn(bad):
     _, result, _ = bad
-    rate = failures(result, "marts.census", "guarantee_all_rate")
-    by_expectation = {f["column"]: f for f in rate}
-    assert by_expectation["guarantee_all_rate"]["sample"] == [1.4]
-    assert by_expectation["guarantee_all_rate"]["rows"] == ["431224 county 2020-12-31"]
-    assert by_expectation["guarantee_all_rate_on_zero_denominator"]["rows"] == [
-        "431224104 township 2020-12-31"
-    ]
+    rate = {f["column"]: f for f in failures(result, "marts.census", "comprehensive_incidence_rate")}
+    assert rate["comprehensive_incidence_rate"]["sample"] == [1.4]
+    assert rate["comprehensive_incidence_rate"]["rows"] == [f"431224 county {KEY}"]
+    assert rate["comprehensive_incidence_rate_on_zero_denominator"]["rows"] == [f"431224104 township {KEY}"]
     level = failures(result, "marts.census", "region_code_not_of_its_level")
     assert level and level[0]["sample"] == ["village 4312"]
     threshold = [w for w in result["warnings"] if w["column"] == "comprehensive_incidence_within_threshold"]
-    assert threshold and threshold[0]["rows"] == ["431224104 township 2020-12-31"]
+    assert threshold and threshold[0]["rows"] == [f"431224104 township {KEY}"]
+
+
+def test_live_vs_batch_disagreement_names_the_household(bad):
+    _, result, _ = bad
+    (live,) = failures(result, "marts.consistency_status_mismatches", "live_status_differs_from_rebuilt")
+    assert live["sample"] == ["H0003: live exited, rebuilt poor"]
+    (count,) = failures(result, "marts.consistency", "live_status_mismatch_households")
+    assert count["rows"] == [f"43 province {KEY}"]
+    (totals,) = failures(result, "marts.consistency", "totals_check_passed")
+    assert totals["rows"] == [f"431224 county {KEY}"]
+    # Invalid transitions in department data are reported, not fatal.
+    assert [w["rows"] for w in result["warnings"] if w["column"] == "invalid_transitions"] == [
+        [f"431224 county {KEY}"]
+    ]
+
+
+def test_result_crosses_json(bad):
+    _, result, _ = bad
+    assert json.loads(json.dumps(result)) == result
 
 
 def test_bad_batch_report_is_readable(bad):
@@ -465,3 +529,12 @@ def test_recorded_time_far_ahead_of_ingestion_is_a_warning_only(bad):
     future = [w for w in result["warnings"] if w["column"] == "recorded_in_future"]
     assert future and future[0]["rows"] == [ids["future"]] and future[0]["severity"] == "warning"
     assert not failures(result, "event_store", "recorded_in_future")
+
+
+def test_fupin_check_on_an_unmigrated_warehouse_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUPIN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FUPIN_CLICKHOUSE_DATABASE", f"t_empty_{uuid.uuid4().hex[:8]}")
+    outcome = CliRunner().invoke(cli, ["check"])
+    assert outcome.exit_code == 1
+    assert "fupin warehouse migrate" in outcome.output
+    assert "Traceback" not in outcome.output
