@@ -10,6 +10,7 @@ a :class:`DeliveryReport`: accepted, rejected with reasons (never sent), failed 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -25,10 +26,19 @@ from fupin.topics import department_topic
 from producers.identity import IdentityError, Pseudonymizer
 
 
+_SENSITIVE = re.compile(r"(?<![0-9])([0-9]{17}[0-9Xx]|[0-9]{15}|1[3-9][0-9]{9})(?![0-9])")
+
+
+def redact(text: str) -> str:
+    """A reason fit to log: anything shaped like a resident ID or a mobile number is masked."""
+    return _SENSITIVE.sub("<redacted>", text)
+
+
 class Rejected(ValueError):
     """An event the SDK refuses to send; ``reason`` is safe to log (no raw ID, name or phone)."""
 
     def __init__(self, reason: str) -> None:
+        reason = redact(reason)
         super().__init__(reason)
         self.reason = reason
 
@@ -237,6 +247,14 @@ class Publisher:
         with self._lock:
             self._report.rejected.append((ref, reason))
 
+    def send(self, envelope: dict[str, Any], ref: Any = None) -> None:
+        """Send an envelope that :meth:`build` or :meth:`check` already accepted."""
+        self._send(envelope, ref)
+
+    def reject(self, ref: Any, reason: str) -> None:
+        """Count a rejection found before the SDK saw the event (e.g. an unreadable row)."""
+        self._reject(ref, redact(reason))
+
     def _send(self, envelope: dict[str, Any], ref: Any) -> None:
         value = orjson.dumps(envelope)
         key = envelope["household_id"].encode()
@@ -256,7 +274,7 @@ class Publisher:
 
     def _failed(self, ref: Any, exc: BaseException) -> None:
         with self._lock:
-            self._report.failed.append((ref, f"delivery failed after retries: {type(exc).__name__}: {exc}"))
+            self._report.failed.append((ref, redact(f"delivery failed after retries: {type(exc).__name__}: {exc}")))
             self._pending -= 1
 
     def skipped_duplicate(self) -> None:

@@ -1,0 +1,258 @@
+"""File import: a department's export file (CSV, JSONL, XLSX) to its topic, through the SDK.
+
+Rows become events through a column mapping; a JSONL file of contract envelopes is taken as it
+is. Each event's ``event_id`` is a UUID5 of the department, the mapping, the row's own record
+number and the event's content (after pseudonymization, never the raw row), so a re-run of the
+same file produces the same ids and counts once downstream. A per-broker ledger of delivered
+ids lets a re-run skip them outright. Rows that fail go to ``<file>.rejects.csv`` beside the
+input (line, reason, the original row: it stays with the department's own data); reasons never
+echo a value. Rows whose delivery failed go to ``<file>.failed.csv`` and are retried next run.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fupin.config import Settings
+from producers.importers.mapping import Mapping, MappingError, RowError, _format_of, find_mapping
+from producers.sdk import DeliveryReport, Publisher, Rejected
+
+#: Namespace of deterministic event ids of imported rows.
+IMPORT_NAMESPACE = uuid.UUID("6f1c1d2e-8c55-5b43-9b1e-3f0a6a1e7d21")
+_PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
+
+
+@dataclass
+class ImportSummary:
+    path: Path
+    mapping: str  # mapping name, or "envelopes"
+    rows: int = 0
+    report: DeliveryReport = field(default_factory=DeliveryReport)
+    rejects_path: Path | None = None
+    failed_path: Path | None = None
+
+    def text(self) -> str:
+        r = self.report
+        lines = [
+            f"{self.path.name} ({self.mapping}): {self.rows} rows",
+            f"  accepted            {r.accepted}",
+            f"  rejected            {len(r.rejected)}" + (f"  -> {self.rejects_path}" if self.rejects_path else ""),
+            f"  duplicates skipped  {r.duplicates_skipped}",
+            f"  failed              {len(r.failed)}" + (f"  -> {self.failed_path}" if self.failed_path else ""),
+        ]
+        return "\n".join(lines)
+
+
+# -- readers: (line number, row or None, raw text kept for the rejects file, error) --------------
+Row = tuple[int, dict[str, Any] | None, str, str | None]
+
+
+def read_csv(path: Path) -> Iterator[Row]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if not header:
+            return
+        header = [h.strip() for h in header]
+        n = len(header)
+        for cells in reader:
+            line = reader.line_num
+            raw = orjson.dumps(cells).decode()
+            if len(cells) != n:
+                if not any(c.strip() for c in cells):
+                    continue
+                yield line, None, raw, f"row has {len(cells)} cells, the header has {n}"
+                continue
+            yield line, dict(zip(header, cells, strict=True)), raw, None
+
+
+def read_jsonl(path: Path) -> Iterator[Row]:
+    with path.open("rb") as fh:
+        for line, data in enumerate(fh, start=1):
+            text = data.strip()
+            if not text:
+                continue
+            raw = text.decode("utf-8", "replace")
+            try:
+                obj = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                yield line, None, raw, "not valid JSON"
+                continue
+            if not isinstance(obj, dict):
+                yield line, None, raw, "not a JSON object"
+                continue
+            yield line, obj, raw, None
+
+
+def read_xlsx(path: Path) -> Iterator[Row]:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True, data_only=True)
+    try:
+        ws = wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        header = next(rows, None)
+        if not header:
+            return
+        header = [str(h).strip() if h is not None else "" for h in header]
+        for line, cells in enumerate(rows, start=2):
+            if cells is None or all(c is None or str(c).strip() == "" for c in cells):
+                continue
+            cells = list(cells) + [None] * (len(header) - len(cells))
+            raw = orjson.dumps([c if isinstance(c, int | float | str) or c is None else str(c) for c in cells]).decode()
+            yield line, dict(zip(header, cells[: len(header)], strict=True)), raw, None
+    finally:
+        wb.close()
+
+
+READERS: dict[str, Callable[[Path], Iterator[Row]]] = {"csv": read_csv, "jsonl": read_jsonl, "xlsx": read_xlsx}
+
+
+def is_envelope_file(path: Path) -> bool:
+    """A JSONL file whose first object carries the envelope's fields: taken as it is."""
+    if _format_of(path) != "jsonl":
+        return False
+    for _, obj, _, _ in read_jsonl(path):
+        return isinstance(obj, dict) and {"event_type", "payload", "household_id"} <= set(obj)
+    return False
+
+
+# -- the ledger of delivered event ids ------------------------------------------------------------
+class Ledger:
+    """Event ids delivered to one topic of one broker incarnation: a re-run skips them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.ids: set[str] = set()
+        if path.exists():
+            self.ids = set(path.read_text().split())
+
+    def __contains__(self, event_id: str) -> bool:
+        return event_id in self.ids
+
+    def add(self, ids: list[str]) -> None:
+        if not ids:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as fh:
+            fh.write("\n".join(ids) + "\n")
+        self.ids.update(ids)
+
+
+def ledger_for(settings: Settings, topic: str) -> Ledger:
+    """The ledger of this topic on this broker: a restarted (memory-only) broker starts a new one."""
+    from fupin.stack import bootstrap, read_state
+
+    incarnation = bootstrap(settings)
+    state = read_state(settings) if not settings.broker_bootstrap else None
+    if state:
+        incarnation += f"#{state.get('broker', {}).get('pid')}"
+    digest = hashlib.sha256(f"{incarnation}|{topic}".encode()).hexdigest()[:16]
+    return Ledger(Path(settings.data_dir) / "producers" / "ledger" / f"{topic}.{digest}.ids")
+
+
+# -- import ------------------------------------------------------------------------------------
+def event_id_for(department: str, mapping: str, identity: str | None, envelope: dict[str, Any]) -> str:
+    """Deterministic id: department, mapping, the row's record number, the event's content."""
+    content = {k: envelope[k] for k in ("event_type", "household_id", "person_id", "region_code", "occurred_at",
+                                         "payload")}
+    digest = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return str(uuid.uuid5(IMPORT_NAMESPACE, f"{department}\x1f{mapping}\x1f{identity or ''}\x1f{digest}"))
+
+
+def import_file(
+    settings: Settings,
+    department: str,
+    path: Path | str,
+    *,
+    mapping: Mapping | Path | str | None = None,
+    publisher: Publisher | None = None,
+    use_ledger: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Publish one file; returns the summary. Raises MappingError/FileNotFoundError on setup errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    envelopes = mapping is None and is_envelope_file(path)
+    if not envelopes and not isinstance(mapping, Mapping):
+        mapping = Mapping.load(mapping) if mapping is not None else find_mapping(department, path)
+    if isinstance(mapping, Mapping):
+        if mapping.department != department:
+            raise MappingError(f"mapping {mapping.name} is for {mapping.department}, not {department}")
+        fmt = mapping.format
+        if fmt != _format_of(path):
+            raise MappingError(f"mapping {mapping.name} reads {fmt} files; {path.name} is not one")
+    else:
+        fmt = "jsonl"
+    own = publisher is None
+    pub = publisher or Publisher(settings, department, mapping.source_system if isinstance(mapping, Mapping) else None)
+    summary = ImportSummary(path, "envelopes" if envelopes else mapping.name)
+    ledger = ledger_for(settings, pub.topic) if use_ledger else None
+    pub.track_ids = ledger is not None
+    rejected_lines: list[tuple[int, str, str]] = []
+    try:
+        for line, row, raw, error in READERS[fmt](path):
+            summary.rows += 1
+            if progress is not None and summary.rows % 1000 == 0:
+                progress(1000)
+            if error is not None:
+                rejected_lines.append((line, error, raw))
+                continue
+            try:
+                if envelopes:
+                    env = row
+                    pub.check(env)
+                else:
+                    identity, fields = mapping.convert(row)
+                    env = pub.build(**fields, event_id=_PLACEHOLDER_ID)
+                    env["event_id"] = event_id_for(department, mapping.name, identity, env)
+            except (RowError, Rejected) as exc:
+                rejected_lines.append((line, exc.reason, raw))
+                continue
+            if ledger is not None and env["event_id"] in ledger:
+                pub.skipped_duplicate()
+                continue
+            pub.send(env, line)
+        if progress is not None:
+            progress(summary.rows % 1000)
+        report = pub.flush()
+    finally:
+        if own:
+            pub.close()
+    for line, reason, _ in rejected_lines:
+        report.rejected.append((line, reason))
+    report.rejected.sort(key=lambda x: x[0] if isinstance(x[0], int) else 0)
+    if ledger is not None:
+        ledger.add(report.accepted_ids)
+    summary.report = report
+    raw_of = {line: raw for line, _, raw in rejected_lines}
+    summary.rejects_path = _write_side(path, ".rejects.csv", [(ln, why, raw_of.get(ln, "")) for ln, why in report.rejected])
+    failed_raw: dict[int, str] = {}
+    if report.failed:  # re-read for the few rows that failed instead of keeping every row in memory
+        wanted = {ln for ln, _ in report.failed}
+        failed_raw = {line: raw for line, _, raw, _ in READERS[fmt](path) if line in wanted}
+    summary.failed_path = _write_side(path, ".failed.csv",
+                                      [(ln, why, failed_raw.get(ln, "")) for ln, why in report.failed])
+    return summary
+
+
+def _write_side(path: Path, suffix: str, rows: list[tuple[Any, str, str]]) -> Path | None:
+    side = path.with_name(path.name + suffix)
+    if not rows:
+        if side.exists():
+            side.unlink()
+        return None
+    with side.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(("line", "reason", "row"))
+        w.writerows(rows)
+    return side
