@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -87,35 +86,43 @@ def _with_row_key(frame, index_columns: list[str]):
 
 
 def _quiet_gx() -> None:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    for name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    """GX's INFO chatter and progress bars would bury the report."""
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+def _project_config(docs: Path):
+    """In-memory stores, no progress bars, no analytics, and one Data Docs site in ``docs``
+    (the default ephemeral context would also create a temporary docs site on every run)."""
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    site = {
+        "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
+    return DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites={SITE: site},
+        progress_bars=ProgressBarsConfig(globally=False),
+        analytics_enabled=False,
+    )
 
 
 def run_checkpoint(warehouse, settings, data_docs: Path | None = None) -> dict[str, Any]:
     """Validate every suite, write Data Docs, and return the report (JSON-ready)."""
     todo = plan(warehouse, settings)
-    _quiet_gx()
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    _quiet_gx()
     docs = Path(data_docs or data_docs_dir(settings)).resolve()
     docs.mkdir(parents=True, exist_ok=True)
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    for site in list(context.get_site_names()):
-        context.delete_data_docs_site(site)
-    context.add_data_docs_site(
-        SITE,
-        {
-            "class_name": "SiteBuilder",
-            "show_how_to_buttons": False,
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        },
-    )
+    context = gx.get_context(mode="ephemeral", project_config=_project_config(docs))
     source = context.data_sources.add_pandas("warehouse")
     tables: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="fupin-check-") as snapshots:

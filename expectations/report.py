@@ -38,12 +38,15 @@ def format_report(result: dict[str, Any]) -> str:
     critical, warnings = result["critical_failures"], result["warnings"]
     verdict = "PASSED" if result["success"] else "FAILED"
     lines = [f"Data quality: {verdict} ({len(critical)} critical, {len(warnings)} warning(s))", ""]
-    for suite, info in result.get("suites", {}).items():
+    suites = result.get("suites", {})
+    width = max([len(name) for name in suites] + [len(s["suite"]) for s in result.get("skipped", [])] + [10])
+    table = max([len(info["table"]) for info in suites.values()] + [10])
+    for suite, info in suites.items():
         lines.append(
-            f"  {suite:24} {info['table']:18} {info['evaluated']:3} expectations, {info['failed']} failed"
+            f"  {suite:{width}}  {info['table']:{table}}  {info['evaluated']:3} expectations, {info['failed']} failed"
         )
     for skipped in result.get("skipped", []):
-        lines.append(f"  {skipped['suite']:24} skipped: {skipped['reason']}")
+        lines.append(f"  {skipped['suite']:{width}}  skipped: {skipped['reason']}")
     for item in [*critical, *warnings]:
         lines.append("")
         lines.extend(describe(item))
