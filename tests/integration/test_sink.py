@@ -51,7 +51,9 @@ def test_exactly_once_and_dead_letters(broker_settings, wh):
     wrong_dept = orjson.dumps(sample_event(1))  # a water event …
     producer = KafkaProducer(bootstrap_servers=s.broker_bootstrap, acks="all")
     producer.send(department_topic(s, "water"), key=b"H1", value=b"{not json")
-    producer.send(department_topic(s, "water"), key=b"H1", value=orjson.dumps({**sample_event(3), "payload": {}}))
+    producer.send(
+        department_topic(s, "water"), key=b"H1", value=orjson.dumps({**sample_event(3), "payload": {}})
+    )
     producer.send(department_topic(s, "housing"), key=b"H1", value=wrong_dept)  # … on housing's topic
     # A dead letter from the streams (headers), and the same message rejected again by another component.
     headers = [
@@ -90,7 +92,9 @@ def test_exactly_once_and_dead_letters(broker_settings, wh):
     assert count(wh, "events_latest") == n
     assert count(wh, "household_status_history FINAL") == 1
     assert count(wh, "alerts FINAL") == 1
-    letters = wh.query_dicts("SELECT source, reason, raw, source_offset FROM dead_letters_latest ORDER BY reason")
+    letters = wh.query_dicts(
+        "SELECT source, reason, raw, source_offset FROM dead_letters_latest ORDER BY reason"
+    )
     assert len(letters) == 5  # 3 rejected by the sink, 1 from the streams (sent twice), 1 bad status
     assert sum(1 for d in letters if d["source"] == "sink") == 4
     streams = next(d for d in letters if d["source"] == "streams")
