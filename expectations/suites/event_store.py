@@ -16,6 +16,7 @@ HOUSEHOLD_ID_PATTERN = r"^[0-9A-Za-z_-]{1,40}$"
 PERSON_ID_PATTERN = r"^P[0-9a-f]{32}$"
 REGION_CODE_PATTERN = r"^[0-9]{12}$"
 HOSPITALIZATION = "health_insurance.hospitalization_settled"
+RELOCATION = "housing.household_relocated"
 HOSPITALIZATION_PARTS = ("basic_paid", "critical_illness_paid", "assistance_paid", "out_of_pocket")
 #: A recording time this far past the ingestion time means a wrong clock at the department.
 CLOCK_SKEW = "INTERVAL 1 DAY"
@@ -27,6 +28,22 @@ def amount_column(path: tuple[str, ...]) -> str:
     return "payload." + ".".join(path)
 
 
+def enum_columns(contract: Contract) -> dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]]:
+    """Column name -> (path, allowed values, event types); a path whose values differ by event type
+    gets one column per type, named ``payload.<path>@<event_type>``."""
+    per_path: dict[tuple[str, ...], int] = {}
+    for path, _ in contract.enum_paths:
+        per_path[path] = per_path.get(path, 0) + 1
+    out = {}
+    for (path, values), types in contract.enum_paths.items():
+        if per_path[path] == 1:
+            out[amount_column(path)] = (path, values, types)
+        else:
+            for t in types:
+                out[f"{amount_column(path)}@{t}"] = (path, values, (t,))
+    return out
+
+
 def build(database: str, contract: Contract | None = None) -> Dataset:
     contract = contract or load_contract()
     db = database
@@ -35,6 +52,11 @@ def build(database: str, contract: Contract | None = None) -> Dataset:
         f"JSONExtract(payload, {', '.join(literal(p) for p in path)}, 'Nullable(Float64)'), NULL) "
         f"AS {ident(amount_column(path))}"
         for path, types in contract.amount_paths.items()
+    ]
+    enums = [
+        f"if(event_type IN {literal_list(types)}, "
+        f"JSONExtract(payload, {', '.join(literal(p) for p in path)}, 'Nullable(String)'), NULL) AS {ident(name)}"
+        for name, (path, _, types) in enum_columns(contract).items()
     ]
     parts = " + ".join(f"JSONExtractFloat(payload, {literal(p)})" for p in HOSPITALIZATION_PARTS)
     sql = f"""
@@ -47,6 +69,9 @@ def build(database: str, contract: Contract | None = None) -> Dataset:
             e.region_code AS region_code,
             if(e.region_code IN (SELECT region_code FROM {ident(db, "reference_regions")} WHERE level = 'village'),
                NULL, e.region_code) AS unknown_village_code,
+            if(e.event_type = {literal(RELOCATION)} AND JSONExtractString(e.payload, 'new_region_code') NOT IN
+                   (SELECT region_code FROM {ident(db, "reference_regions")} WHERE level = 'village'),
+               JSONExtractString(e.payload, 'new_region_code'), NULL) AS unknown_new_village_code,
             if(e.event_type IN {literal_list(contract.person_event_types)} AND e.person_id IS NULL,
                e.event_type, NULL) AS person_event_without_person_id,
             -- As UTC text: fixed width, so text order is time order, and a failure shows a readable time.
@@ -54,8 +79,8 @@ def build(database: str, contract: Contract | None = None) -> Dataset:
             if(e.recorded_at > e.ingested_at + {CLOCK_SKEW}, toString(e.recorded_at), NULL) AS recorded_in_future,
             c.contents AS event_id_contents,
             if(e.event_type = {literal(HOSPITALIZATION)},
-               abs(JSONExtractFloat(e.payload, 'total_cost') - ({parts})), NULL) AS hospitalization_cost_gap,
-            {", ".join(amounts) if amounts else "NULL AS no_amounts"}
+               abs(JSONExtractFloat(e.payload, 'total_cost') - ({parts})), NULL) AS hospitalization_cost_gap
+            {"".join(", " + column for column in [*amounts, *enums])}
         FROM {ident(db, "events_latest")} AS e
         LEFT JOIN (
             SELECT event_id, uniqExact({CONTENT}) AS contents FROM {ident(db, "events")} GROUP BY event_id
@@ -162,6 +187,12 @@ def build(database: str, contract: Contract | None = None) -> Dataset:
             "region_code is a village of the reference regions",
             column="unknown_village_code",
         ),
+        expect(
+            gxe.ExpectColumnValuesToBeNull,
+            CRITICAL,
+            "a relocation's new_region_code is a village of the reference regions",
+            column="unknown_new_village_code",
+        ),
         expect(gxe.ExpectColumnValuesToNotBeNull, CRITICAL, "occurred_at is present", column="occurred_at"),
         expect(gxe.ExpectColumnValuesToNotBeNull, CRITICAL, "recorded_at is present", column="recorded_at"),
         expect(
@@ -196,5 +227,15 @@ def build(database: str, contract: Contract | None = None) -> Dataset:
             min_value=0,
         )
         for path in contract.amount_paths
+    ]
+    exps += [
+        expect(
+            gxe.ExpectColumnValuesToBeInSet,
+            CRITICAL,
+            f"{name.removeprefix('payload.')} is one of the catalogue's values",
+            column=name,
+            value_set=list(values),
+        )
+        for name, (_, values, _) in enum_columns(contract).items()
     ]
     return Dataset(suite=SUITE, table=TABLE, sql=sql, expectations=exps, index_columns=["event_id"])

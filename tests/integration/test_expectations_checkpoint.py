@@ -184,8 +184,29 @@ def bad_batch() -> tuple[list[dict], dict[str, str]]:
         household="HBAD7",
         recorded="2099-01-01T00:00:00Z",
     )
-    events = [negative_income, negative_dibao, unknown_region, late_record, first, second, future]
+    relocated = envelope(
+        "housing.household_relocated", {"new_region_code": "431224104999"}, household="HBAD8"
+    )
+    abroad = envelope(
+        "human_resources.employment_started",
+        {"monthly_wage": 100, "place": "abroad"},
+        household="HBAD9",
+        person_id=person(999),
+    )
+    events = [
+        negative_income,
+        negative_dibao,
+        unknown_region,
+        late_record,
+        first,
+        second,
+        future,
+        relocated,
+        abroad,
+    ]
     ids = {
+        "relocated": relocated["event_id"],
+        "abroad": abroad["event_id"],
         "future": future["event_id"],
         "negative_income": negative_income["event_id"],
         "negative_dibao": negative_dibao["event_id"],
@@ -379,7 +400,7 @@ def bad(tmp_path_factory):
     settings = make_settings(tmp_path_factory, "bad")
     warehouse = connect(settings)
     events, ids = bad_batch()
-    # 37 events and 3 dead letters: 3/40 = 0.075, over the bound of 0.05.
+    # 39 events and 3 dead letters: 3/42 ≈ 0.071, over the bound of 0.05.
     load(warehouse, clean_batch() + events, dead_letters=3)
     load_marts(warehouse, BAD_CENSUS, BAD_CONSISTENCY, BAD_MISMATCHES)
     yield settings, run_checkpoint_job(warehouse, settings), ids
@@ -437,8 +458,14 @@ def test_bad_batch_fails_naming_each_problem(bad):
     assert {f["expectation"] for f in unique} >= {"expect_column_values_to_be_unique"}
     assert all(ids["duplicate"] in f["rows"] for f in unique)
 
+    relocation = failures(result, "event_store", "unknown_new_village_code")
+    assert relocation and relocation[0]["sample"] == ["431224104999"]
+    assert relocation[0]["rows"] == [ids["relocated"]]
+    place = failures(result, "event_store", "payload.place")
+    assert place and place[0]["sample"] == ["abroad"] and place[0]["rows"] == [ids["abroad"]]
+
     share = failures(result, "dead_letters", "dead_letter_share")
-    assert share and share[0]["sample"] == [pytest.approx(3 / 40)]
+    assert share and share[0]["sample"] == [pytest.approx(3 / 42)]
 
     # Nothing else: the clean part of the batch raises no failure.
     flagged = {(f["suite"], f["column"]) for f in result["critical_failures"]}
@@ -446,6 +473,8 @@ def test_bad_batch_fails_naming_each_problem(bad):
         ("event_store", "payload.net_income_per_capita"),
         ("event_store", "payload.monthly_amount"),
         ("event_store", "unknown_village_code"),
+        ("event_store", "unknown_new_village_code"),
+        ("event_store", "payload.place"),
         ("event_store", "recorded_at, occurred_at"),
         ("event_store", "event_id"),
         ("event_store", "event_id_contents"),

@@ -51,6 +51,19 @@ def test_every_amount_of_the_catalogue_is_found_in_the_schemas():
     assert "poverty_office.income_assessed" not in contract.person_event_types
 
 
+def test_enumerations_follow_the_schemas_one_column_per_value_set():
+    columns = event_store.enum_columns(load_contract())
+    assert columns["payload.place"][1] == ("in_county", "in_province", "out_of_province")
+    # "kind" has one value set for disability subsidies and another for certificates.
+    assert columns["payload.kind@civil_affairs.disability_subsidy_granted"][1] == ("living", "nursing")
+    assert "physical" in columns["payload.kind@disabled_persons.disability_certified"][1]
+    assert "payload.kind" not in columns
+    # Free text (dibao_terminated's reason) is no enumeration.
+    reasons = {name: spec[2] for name, spec in columns.items() if name.startswith("payload.reason")}
+    assert all("civil_affairs.dibao_terminated" not in types for types in reasons.values())
+    assert len(reasons) == 2
+
+
 def test_amount_paths_walk_nested_objects_only():
     schema = {
         "properties": {
