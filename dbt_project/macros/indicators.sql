@@ -12,7 +12,7 @@
         lv.level as level,
         substring(f.region_code, 1, lv.code_length) as region_key
     from (
-        select * from {{ ref('int_household_facts') }} final
+        select * from {{ ref('int_household_facts_latest') }}
         where {{ date_filter }}
     ) as f
     cross join {{ ref('region_levels') }} as lv
@@ -97,7 +97,7 @@ aggregated as (
         {% endfor %}
         countIf(is_registered = 1 and income_per_capita is not null) as income_assessed_households,
         avgIf(income_per_capita, is_registered = 1 and income_per_capita is not null) as income_mean_per_capita,
-        medianExactIf(income_per_capita, is_registered = 1 and income_per_capita is not null) as income_median_per_capita,
+        quantileExactInclusiveIf(0.5)(income_per_capita, is_registered = 1 and income_per_capita is not null) as income_median_per_capita,
         countIf(is_registered = 1 and income_above_line is not null) as income_line_known_households,
         countIf(is_registered = 1 and income_above_line = 1) as income_above_line_households,
         countIf(is_registered = 1 and income_per_capita_previous_year is not null) as income_change_households,
@@ -150,7 +150,7 @@ cadre_loads as (
 
     -- households per active cadre, over every region
     select reference_date, cadre_id, count() as cadre_households
-    from {{ ref('int_household_facts') }} final
+    from {{ ref('int_household_facts_latest') }}
     array join active_cadres as cadre_id
     where {{ date_filter }}
     group by reference_date, cadre_id
@@ -181,13 +181,13 @@ alerts as (
         countIf(a.resolved_at is not null and toDate(a.resolved_at) between a.period_start and a.reference_date) as alerts_resolved,
         countIf(toDate(a.raised_at) <= a.reference_date
                 and (a.resolved_at is null or toDate(a.resolved_at) > a.reference_date)) as alerts_open,
-        medianExactIf(a.response_days, toDate(a.raised_at) between a.period_start and a.reference_date
+        quantileExactInclusiveIf(0.5)(a.response_days, toDate(a.raised_at) between a.period_start and a.reference_date
                       and a.response_days is not null and toDate(a.first_response_at) <= a.reference_date) as alert_response_median_days
     from (
         select h.*, d.reference_date, {{ period_start() }} as period_start
         from {{ ref('int_alert_handling') }} as h
         cross join (
-            select distinct reference_date from {{ ref('int_household_facts') }} final where {{ date_filter }}
+            select distinct reference_date from {{ ref('int_household_facts_latest') }} where {{ date_filter }}
         ) as d
     ) as a
     cross join {{ ref('region_levels') }} as lv
