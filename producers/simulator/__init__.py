@@ -6,6 +6,7 @@ writes the layout documented in ``README.md``. Same arguments, same bytes.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,15 @@ from producers.simulator.truth import TRUTH_COLUMNS, household_truth
 
 DEFAULT_HOUSEHOLDS = 60_000
 DEFAULT_SEED = 2016
+#: The shipped mapping (producers/mappings/<name>.yaml) that reads each layout.
+MAPPINGS = {
+    "poverty_office": "poverty_office_records", "po_visits": "poverty_office_visits",
+    "assessment": "assessment_checks", "civil_affairs": "civil_affairs_assistance",
+    "hi_enrolment": "health_insurance_enrolment", "hi_settlements": "health_insurance_settlements",
+    "education": "education_students", "housing": "housing_houses", "water": "water_assessments",
+    "public_security": "public_security_register", "human_resources": "human_resources_employment",
+    "disabled_persons": "disabled_persons_certificates",
+}
 
 
 @dataclass
@@ -57,6 +67,13 @@ def simulate(out_dir: Path | str, households: int = DEFAULT_HOUSEHOLDS, year_fro
     write_csv(out / "truth" / "assessment.csv", ("household_id", "year", "batch", "finding", "satisfied"),
               model.assessment_rows)
     write_csv(out / "truth" / "bad_rows.csv", ("file", "serial", "kind"), model.files.bad)
+    manifest = {
+        "households": households, "from": year_from, "to": year_to, "seed": seed, "bad_share": bad_share,
+        "files": [{"department": layout.department, "file": layout.path, "format": layout.kind,
+                   "mapping": MAPPINGS[key], "rows": len(finals[key])} for key, layout in F.LAYOUTS.items()],
+        "reference": "reference", "truth": ["truth/households.csv", "truth/assessment.csv", "truth/bad_rows.csv"],
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     result.households = households
     result.registered = sum(1 for h in model.households if h.registered_year is not None)
     result.bad_rows = len(model.files.bad)
