@@ -125,12 +125,18 @@ def run_checkpoint(warehouse, settings, data_docs: Path | None = None) -> dict[s
     context = gx.get_context(mode="ephemeral", project_config=_project_config(docs))
     source = context.data_sources.add_pandas("warehouse")
     tables: dict[str, str] = {}
+    unreadable: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="fupin-check-") as snapshots:
         validations = []
         for ds in todo.datasets:
-            frame = _with_row_key(warehouse.query_df(ds.sql), ds.index_columns)
             path = Path(snapshots) / f"{ds.suite}.parquet"
-            frame.to_parquet(path, index=False)
+            try:
+                frame = _with_row_key(warehouse.query_df(ds.sql), ds.index_columns)
+                frame.to_parquet(path, index=False)
+            except Exception as exc:  # one unreadable table must not hide the other suites' results
+                log.exception("data-quality suite %s: cannot read %s", ds.suite, ds.table)
+                unreadable.append(_unreadable(ds, exc))
+                continue
             asset = source.add_parquet_asset(ds.suite, path=path)
             batch = asset.add_batch_definition_whole_dataframe("all")
             suite = context.suites.add(
@@ -142,6 +148,8 @@ def run_checkpoint(warehouse, settings, data_docs: Path | None = None) -> dict[s
                 )
             )
             tables[ds.suite] = ds.table
+        if not validations:
+            return _report(unreadable, [], {}, todo.skipped, None)
         checkpoint = context.checkpoints.add(
             gx.Checkpoint(
                 name="fupin",
@@ -155,7 +163,45 @@ def run_checkpoint(warehouse, settings, data_docs: Path | None = None) -> dict[s
             )
         )
         result = checkpoint.run()
-    return summarise(result, tables, todo.skipped, docs / "index.html")
+    report = summarise(result, tables, todo.skipped, docs / "index.html")
+    return _report(
+        [*unreadable, *report["critical_failures"]],
+        report["warnings"],
+        report["suites"],
+        report["skipped"],
+        report["data_docs"],
+    )
+
+
+def _unreadable(ds: Dataset, exc: Exception) -> dict[str, Any]:
+    return {
+        "suite": ds.suite,
+        "table": ds.table,
+        "severity": CRITICAL,
+        "expectation": "read the table",
+        "rule": "the table can be read",
+        "column": "",
+        "observed": None,
+        "unexpected_count": None,
+        "unexpected_percent": None,
+        "element_count": None,
+        "sample": [],
+        "rows": [],
+        "error": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+    }
+
+
+def _report(
+    critical: list, warnings: list, suites: dict, skipped: list, data_docs: str | None
+) -> dict[str, Any]:
+    return {
+        "success": not critical,
+        "critical_failures": critical,
+        "warnings": warnings,
+        "suites": suites,
+        "skipped": skipped,
+        "data_docs": data_docs,
+    }
 
 
 def summarise(result, tables: dict[str, str], skipped: list[dict[str, str]], index: Path) -> dict[str, Any]:
@@ -179,14 +225,7 @@ def summarise(result, tables: dict[str, str], skipped: list[dict[str, str]], ind
             "failed": failed,
             "success": bool(suite_result.success),
         }
-    return {
-        "success": not critical,
-        "critical_failures": critical,
-        "warnings": warnings,
-        "suites": suites,
-        "skipped": skipped,
-        "data_docs": str(index),
-    }
+    return _report(critical, warnings, suites, skipped, str(index))
 
 
 def _failure(suite: str, table: str, er) -> dict[str, Any]:

@@ -50,5 +50,6 @@ def format_report(result: dict[str, Any]) -> str:
     for item in [*critical, *warnings]:
         lines.append("")
         lines.extend(describe(item))
-    lines += ["", f"Data Docs: {result['data_docs']}"]
+    if result.get("data_docs"):
+        lines += ["", f"Data Docs: {result['data_docs']}"]
     return "\n".join(lines)

@@ -567,3 +567,30 @@ def test_fupin_check_on_an_unmigrated_warehouse_says_what_to_do(tmp_path, monkey
     assert outcome.exit_code == 1
     assert "fupin warehouse migrate" in outcome.output
     assert "Traceback" not in outcome.output
+
+
+def test_an_unreadable_table_fails_its_suite_and_the_others_still_run(tmp_path_factory, monkeypatch):
+    import expectations.checkpoint as checkpoint
+    from expectations.suites import Dataset
+
+    settings = make_settings(tmp_path_factory, "unreadable")
+    warehouse = connect(settings)
+    try:
+        load(warehouse, clean_batch(), dead_letters=0)
+        real_plan = checkpoint.plan
+
+        def plan_with_a_broken_table(wh, s):
+            todo = real_plan(wh, s)
+            sql = f"SELECT no_such_column FROM {wh.database}.reference_regions"
+            todo.datasets.append(Dataset(suite="marts.broken", table="reference_regions", sql=sql))
+            return todo
+
+        monkeypatch.setattr(checkpoint, "plan", plan_with_a_broken_table)
+        result = run_checkpoint_job(warehouse, settings)
+    finally:
+        warehouse.close()
+    assert result["success"] is False
+    (broken,) = result["critical_failures"]
+    assert broken["suite"] == "marts.broken" and "no_such_column" in broken["error"]
+    assert result["suites"]["event_store"]["failed"] == 0
+    assert "no_such_column" in format_report(result)
