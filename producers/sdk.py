@@ -25,7 +25,6 @@ from fupin.config import Settings
 from fupin.topics import department_topic
 from producers.identity import IdentityError, Pseudonymizer
 
-
 _SENSITIVE = re.compile(r"(?<![0-9])([0-9]{17}[0-9Xx]|[0-9]{15}|1[3-9][0-9]{9})(?![0-9])")
 
 

@@ -318,11 +318,15 @@ def _corrupt(row: object, layout: Layout, serial: str, kind: str, rng: random.Ra
         values[cols.index("业务类型")] = "数据核对"
         return tuple(values)
     id_col = next((c for c in ("身份证号", "公民身份号码") if c in cols), None)
-    if id_col and values[cols.index(id_col)] and rng.random() < 0.7:
+    if id_col and layout.department in _PERSON_LAYOUTS and values[cols.index(id_col)] and rng.random() < 0.7:
         values[cols.index(id_col)] = _bad_id(values[cols.index(id_col)])
     else:
         values[cols.index("行政区划代码")] = str(values[cols.index("行政区划代码")])[:9] + "00X"
     return tuple(values)
+
+
+#: Departments whose every row is a person event, so a broken resident ID always rejects the row.
+_PERSON_LAYOUTS = frozenset({"health_insurance", "education", "public_security", "human_resources", "disabled_persons"})
 
 
 def _bad_id(rid: str) -> str:
