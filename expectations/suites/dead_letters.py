@@ -1,6 +1,7 @@
 """Suite ``dead_letters``: the share of rejected messages stays below ``deadletter_max_share``.
 
-One summary row. A dead letter counts once by its identity (source topic, partition, offset),
+One summary row. A dead letter counts once by its identity (source topic, partition, offset, and
+the raw bytes' hash as in the table's key: the embedded broker reuses offsets after a restart),
 however many components rejected it; the share is over events plus dead letters.
 """
 
@@ -20,7 +21,7 @@ def build(database: str, max_share: float) -> Dataset:
     sql = f"""
         WITH
             (SELECT count() FROM {ident(db, "events_latest")}) AS events,
-            (SELECT uniqExact(source_topic, source_partition, source_offset)
+            (SELECT uniqExact(source_topic, source_partition, source_offset, cityHash64(raw))
                FROM {ident(db, "dead_letters")}) AS rejected
         SELECT
             events,
