@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -241,6 +242,7 @@ class SinkProgress:
     last_error: str | None = None
     started_at: float = field(default_factory=time.monotonic)
     last_flush_at: float | None = None
+    first_record_at: float | None = None
     _window: list[tuple[float, int]] = field(default_factory=list)
 
     def note_flush(self, rows: int) -> None:
@@ -285,8 +287,54 @@ def sink_topics(settings: Settings) -> list[str]:
     ]
 
 
+@dataclass
+class Batch:
+    """Rows of consecutive messages, per table, with the offset span they came from."""
+
+    rows: dict[str, list[tuple]] = field(default_factory=lambda: {t: [] for t in TABLE_COLUMNS})
+    ranges: dict[tuple[str, int], list[int]] = field(
+        default_factory=dict
+    )  # (topic, partition) -> [first, last]
+    written: set[str] = field(default_factory=set)
+    count: int = 0
+    opened_at: float | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+    error: str | None = None
+
+    def note(self, topic: str, partition: int, offset: int) -> None:
+        rng = self.ranges.get((topic, partition))
+        if rng is None:
+            self.ranges[(topic, partition)] = [offset, offset]
+        else:
+            rng[1] = offset
+        self.count += 1
+        if self.opened_at is None:
+            self.opened_at = time.monotonic()
+
+    def token(self, table: str) -> str:
+        """Same batch, same token: a retried insert of it is deduplicated by ClickHouse."""
+        spans = ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.ranges.items()))
+        return f"sink:{table}:" + hashlib.sha256(spans.encode()).hexdigest()[:32]
+
+    def write(self, warehouse: Warehouse) -> None:
+        """Insert every table's rows (each table at most once per batch); raises WarehouseError."""
+        for table, rows in self.rows.items():
+            if rows and table not in self.written:
+                warehouse.insert(table, TABLE_COLUMNS[table], rows, dedup_token=self.token(table))
+                self.written.add(table)
+
+    def offsets(self) -> dict[tuple[str, int], int]:
+        """The offsets to commit once the batch is written: the next one to read per partition."""
+        return {tp: last + 1 for tp, (_, last) in self.ranges.items()}
+
+
 class Sink:
-    """Consume the platform's topics into the warehouse; call :meth:`run` (blocks until ``stop``)."""
+    """Consume the platform's topics into the warehouse; call :meth:`run` (blocks until ``stop_event``).
+
+    One batch is written by a writer thread while the next one is read and decoded (chdb and the
+    driver release the GIL while they insert); offsets are committed by the consuming thread,
+    in order, once the batch they cover is written.
+    """
 
     def __init__(
         self,
@@ -318,105 +366,78 @@ class Sink:
             deadletter_topic(settings),
         )
         self._inputs = set(input_topics(settings))
-        self._reset_batch()
-        self._consumer = None
+        self._batch = Batch()
+        self._inflight: Batch | None = None
+        self._failed: Batch | None = None
+        self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
 
-    # -- batch ---------------------------------------------------------------------------------
-    def _reset_batch(self) -> None:
-        self._rows: dict[str, list[tuple]] = {t: [] for t in TABLE_COLUMNS}
-        self._written: set[str] = set()
-        self._ranges: dict[tuple[str, int], list[int]] = {}  # (topic, partition) -> [first, last]
-        self._count = 0
-        self._opened_at: float | None = None
-
+    # -- rows ----------------------------------------------------------------------------------
     def add(self, record: Any, now: datetime | None = None) -> None:
         """Turn one consumer record into a row of the right table (or a dead letter)."""
         now = now or datetime.now(UTC)
         topic, partition, offset, raw = record.topic, record.partition, record.offset, record.value
+        rows = self._batch.rows
         try:
             if topic in self._inputs:
                 if raw is None:
                     raise Rejected("empty message value")
-                self._rows["events"].append(event_row(raw, topic, partition, offset, now))
+                rows["events"].append(event_row(raw, topic, partition, offset, now))
             elif topic == self._status:
                 if raw is None:  # a compaction tombstone: nothing to record
                     self.progress.skipped += 1
                 else:
-                    self._rows["household_status_history"].append(status_row(raw, now))
+                    rows["household_status_history"].append(status_row(raw, now))
             elif topic == self._alerts:
-                self._rows["alerts"].append(alert_row(raw, now))
+                rows["alerts"].append(alert_row(raw, now))
             elif topic == self._dead:
-                self._rows["dead_letters"].append(
+                rows["dead_letters"].append(
                     dead_letter_row(raw, record.key, record.headers, topic, partition, offset, now)
                 )
             else:
                 raise Rejected(f"the sink does not read topic {topic}")
         except (Rejected, UnicodeDecodeError) as exc:
             reason = exc.args[0] if isinstance(exc, Rejected) else f"not UTF-8: {exc}"
-            self._rows["dead_letters"].append(
+            rows["dead_letters"].append(
                 rejected_row(raw, record.key, topic, partition, offset, str(reason), now)
             )
-        rng = self._ranges.get((topic, partition))
-        if rng is None:
-            self._ranges[(topic, partition)] = [offset, offset]
-        else:
-            rng[1] = offset
-        self._count += 1
-        if self._opened_at is None:
-            self._opened_at = time.monotonic()
+        self._batch.note(topic, partition, offset)
 
     def due(self) -> bool:
-        return self._count >= self.batch_size or (
-            self._opened_at is not None and time.monotonic() - self._opened_at >= self.batch_seconds
+        b = self._batch
+        return b.count >= self.batch_size or (
+            b.opened_at is not None and time.monotonic() - b.opened_at >= self.batch_seconds
         )
 
-    def _token(self, table: str) -> str:
-        """Same batch, same token: a retried insert of it is deduplicated by ClickHouse."""
-        spans = ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self._ranges.items()))
-        return f"sink:{table}:" + hashlib.sha256(spans.encode()).hexdigest()[:32]
+    # -- writing and committing ----------------------------------------------------------------
+    def _writer(self) -> None:
+        while True:
+            batch = self._queue.get()
+            if batch is None:
+                return
+            try:
+                batch.write(self.warehouse)
+                batch.error = None
+            except WarehouseError as exc:
+                batch.error = str(exc)
+            except Exception as exc:  # never leave the consuming thread waiting
+                batch.error = f"{type(exc).__name__}: {exc}"
+            batch.done.set()
 
-    def write(self) -> None:
-        """Insert every table's rows of the batch (each at most once per batch); raises on failure."""
-        for table, rows in self._rows.items():
-            if rows and table not in self._written:
-                self.warehouse.insert(table, TABLE_COLUMNS[table], rows, dedup_token=self._token(table))
-                self._written.add(table)
-
-    def offsets(self) -> dict[tuple[str, int], int]:
-        """The offsets to commit once the batch is written: the next one to read per partition."""
-        return {tp: last + 1 for tp, (_, last) in self._ranges.items()}
-
-    def _finish_batch(self) -> dict[tuple[str, int], int]:
-        offsets = self.offsets()
+    def _complete(self, consumer, batch: Batch) -> None:
+        """The batch is durable: count it, then commit its offsets."""
+        offsets = batch.offsets()
         p = self.progress
-        p.messages += self._count
-        for table, rows in self._rows.items():
+        p.messages += batch.count
+        for table, rows in batch.rows.items():
             p.rows[table] += len(rows)
-        p.dead_letters += len(self._rows["dead_letters"])
-        p.note_flush(sum(len(r) for r in self._rows.values()))
+        p.dead_letters += len(batch.rows["dead_letters"])
+        p.note_flush(sum(len(r) for r in batch.rows.values()))
         for (t, part), off in offsets.items():
             p.committed[f"{t}[{part}]"] = off
-        self._reset_batch()
-        return offsets
-
-    # -- consumer ------------------------------------------------------------------------------
-    def _make_consumer(self):
-        from kafka import KafkaConsumer
-
-        return KafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            group_id=self.group_id,
-            client_id="fupin-sink",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_interval_ms=5000,
-            session_timeout_ms=10000,
-            heartbeat_interval_ms=1000,
-            max_poll_records=self.batch_size,
-            fetch_max_bytes=64 * 1024 * 1024,
-            max_partition_fetch_bytes=16 * 1024 * 1024,
-            fetch_max_wait_ms=100,
-        )
+        p.last_error = None
+        self._commit(consumer, offsets)
+        if self.on_flush:
+            self.on_flush(p)
 
     def _commit(self, consumer, offsets: dict[tuple[str, int], int]) -> None:
         from kafka import TopicPartition
@@ -443,83 +464,147 @@ class Sink:
         except WarehouseError as exc:  # progress is for operators; the commit is what counts
             log.warning("could not record sink progress: %s", exc)
 
-    def flush(self, consumer) -> bool:
-        """Write the batch, then commit its offsets. False (batch kept) when the warehouse refused."""
-        if self._count == 0:
+    def _write_now(self, consumer, batch: Batch) -> bool:
+        """Write a batch in this thread and commit it; False (batch kept) when the warehouse refused."""
+        if batch.count == 0:
             return True
         try:
-            self.write()
+            batch.write(self.warehouse)
         except WarehouseError as exc:
             self.progress.last_error = str(exc)
             return False
-        offsets = self._finish_batch()
-        self._commit(consumer, offsets)
-        self.progress.last_error = None
-        if self.on_flush:
-            self.on_flush(self.progress)
+        self._complete(consumer, batch)
         return True
 
+    def _settle(self, consumer, wait: bool) -> None:
+        """Collect the batch in flight: commit it when written, or hold it as failed (pause)."""
+        b = self._inflight
+        if b is None or not (b.done.is_set() or (wait and b.done.wait())):
+            return
+        self._inflight = None
+        if b.error is None:
+            self._complete(consumer, b)
+        else:
+            self._failed = b
+            self.progress.last_error = b.error
+            self.progress.paused = True
+            consumer.pause(*consumer.assignment())
+            log.warning("warehouse write failed, consumption paused: %s", b.error)
+
+    def _submit(self) -> None:
+        self._inflight, self._batch = self._batch, Batch()
+        self._queue.put(self._inflight)
+
+    def flush(self, consumer) -> bool:
+        """Everything read so far written and committed, in order; False when the warehouse refused."""
+        self._settle(consumer, wait=True)
+        if self._failed is not None:
+            if not self._write_now(consumer, self._failed):
+                return False
+            self._failed = None
+        return self._write_now(consumer, self._batch) and self._reset_current()
+
+    def _reset_current(self) -> bool:
+        self._batch = Batch()
+        return True
+
+    def _drop_unwritten(self) -> None:
+        """After a rebalance every position is re-read from the committed offsets: forget the rest."""
+        self._failed = None
+        self._batch = Batch()
+        self.progress.paused = False
+
+    # -- consumer ------------------------------------------------------------------------------
+    def _make_consumer(self):
+        from kafka import KafkaConsumer
+
+        return KafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            client_id="fupin-sink",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=5000,
+            session_timeout_ms=10000,
+            heartbeat_interval_ms=1000,
+            max_poll_records=self.batch_size,
+            fetch_max_bytes=64 * 1024 * 1024,
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            fetch_max_wait_ms=100,
+        )
+
+    def _poll(self, consumer, timeout_ms: int) -> int:
+        got = 0
+        now = datetime.now(UTC)  # one receipt time per poll: ingested_at
+        for records in consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size).values():
+            got += len(records)
+            for record in records:
+                self.add(record, now)
+        if got and self.progress.first_record_at is None:
+            self.progress.first_record_at = time.monotonic()
+        return got
+
     def run(self) -> SinkProgress:
-        """Consume until :attr:`stop_event` is set; then flush and commit what is buffered."""
+        """Consume until :attr:`stop_event` is set (or idle, in drain mode); then flush and commit."""
         from kafka import ConsumerRebalanceListener
 
         sink = self
 
         class Listener(ConsumerRebalanceListener):
             def on_partitions_revoked(self, revoked):
-                # Eager rebalancing: every position is re-read from the committed offsets after
-                # this, so a batch that cannot be written now is dropped and read again later.
+                # Eager rebalancing: positions are re-read from the committed offsets after this.
                 if not sink.flush(consumer):
-                    sink._reset_batch()
+                    sink._drop_unwritten()
 
             def on_partitions_assigned(self, assigned):
                 if sink.progress.paused and assigned:
                     consumer.pause(*assigned)
 
-        consumer = self._consumer = self._make_consumer()
+        writer = threading.Thread(target=self._writer, name="sink-writer", daemon=True)
+        writer.start()
+        consumer = self._make_consumer()
         consumer.subscribe(sink_topics(self.settings), listener=Listener())
-        backoff = 0.0
+        backoff = 0.5
         idle_since = time.monotonic()
         try:
             while not self.stop_event.is_set():
-                if self.progress.paused:
-                    # Keep polling (group membership), read nothing, retry the write with backoff.
-                    for records in consumer.poll(timeout_ms=int(backoff * 1000)).values():
-                        for record in records:  # only from partitions assigned since the pause
-                            self.add(record)
-                    if self.flush(consumer):
+                self._settle(consumer, wait=False)
+                if self._failed is not None:
+                    # Paused: keep polling (group membership; only partitions assigned since the
+                    # pause deliver), retry the failed batch with backoff, never commit past it.
+                    self._poll(consumer, int(backoff * 1000))
+                    if self._write_now(consumer, self._failed):
+                        self._failed = None
                         self.progress.paused = False
                         consumer.resume(*consumer.assignment())
                         log.info("warehouse writable again: consumption resumed")
-                        backoff = 0.0
+                        backoff = 0.5
                     else:
                         backoff = min(self.max_backoff, backoff * 2)
                     continue
-                got = 0
-                for records in consumer.poll(timeout_ms=100, max_records=self.batch_size).values():
-                    got += len(records)
-                    for record in records:
-                        self.add(record)
+                got = self._poll(consumer, 100)
                 if self.idle_exit is not None:
                     now = time.monotonic()
-                    if got or not consumer.assignment():
+                    if got or not consumer.assignment() or self._batch.count or self._inflight:
                         idle_since = now
-                    elif self._count == 0 and now - idle_since >= self.idle_exit:
+                    elif now - idle_since >= self.idle_exit:
                         log.info("no messages for %.0f s: stopping (idle exit)", self.idle_exit)
                         break
-                if self.due() and not self.flush(consumer):
-                    self.progress.paused = True
-                    consumer.pause(*consumer.assignment())
-                    backoff = 0.5
-                    log.warning("warehouse write failed, consumption paused: %s", self.progress.last_error)
+                if self.due():
+                    if self._inflight is None:
+                        self._submit()
+                    elif self._batch.count >= 2 * self.batch_size:
+                        self._settle(consumer, wait=True)  # back-pressure: the writer is behind
             # Stopping: a last flush (retried briefly) so that a clean stop leaves nothing uncommitted.
             for _ in range(5):
                 if self.flush(consumer):
                     break
                 time.sleep(0.5)
         finally:
+            self._settle(consumer, wait=True)
+            self._queue.put(None)
+            writer.join(30)
             consumer.close(autocommit=False)
-            self._consumer = None
         return self.progress
 
 
