@@ -167,6 +167,22 @@ def _render(report: dict[str, Any]) -> str:
         lines.append(f"warehouse service: pid {wh['pid']} at {wh['url']} does not answer: {wh['error']}")
     else:
         lines.append(f"warehouse service: pid {wh['pid']} at {wh['url']}")
-        lines.append(f"  health: {json.dumps(wh['health'], default=str)}")
+        lines.extend(_render_health(wh["health"]))
     lines.append("running" if report["running"] else f"not running properly: {report['problem']}")
     return "\n".join(lines)
+
+
+def _render_health(health: Any) -> list[str]:
+    """The service's /health document, one line per section (its shape belongs to the service)."""
+    if not isinstance(health, dict):
+        return [f"  health: {json.dumps(health, default=str)}"]
+
+    def flat(value: Any) -> str:
+        return json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
+
+    scalars = {k: v for k, v in health.items() if not isinstance(v, dict)}
+    lines = ["  health: " + " ".join(f"{k}={flat(v)}" for k, v in scalars.items())]
+    for key, value in health.items():
+        if isinstance(value, dict):
+            lines.append(f"  {key}: " + " ".join(f"{k}={flat(v)}" for k, v in value.items()))
+    return lines

@@ -3,7 +3,6 @@ kafka-python clients in between. Each test has its own data dir, so its own stac
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
@@ -239,9 +238,6 @@ def test_server_mode_up_creates_topics_and_status_checks_both_servers(stack_env,
     assert result.returncode != 0 and "setting 'broker_bootstrap'" in result.stderr
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("warehouse.service") is None, reason="the warehouse service is not there yet"
-)
 def test_full_stack_with_warehouse_service(stack_env):
     env = stack_env
     for _ in range(2):
