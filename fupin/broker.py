@@ -43,7 +43,7 @@ def start_broker(port: int, log_path: Path | None = None) -> subprocess.Popen:
     )
     try:
         wait_ready("127.0.0.1", port, timeout=20.0, proc=proc)
-    except Exception:
+    except BaseException:  # Ctrl-C too: never leave a detached broker behind
         proc.kill()
         raise
     return proc

@@ -402,7 +402,7 @@ def embedded_status(settings: Settings) -> dict[str, Any]:
         wh["alive"] = process_matches(wh.get("pid"), WAREHOUSE_MARK)
         if wh["alive"]:
             try:
-                wh["health"] = http_json(wh["url"].rstrip("/") + "/health")
+                wh["health"] = http_json(wh["url"].rstrip("/") + "/health", timeout=10.0)
             except (OSError, ValueError) as exc:
                 wh["error"] = str(exc)
                 problems.append(f"warehouse service at {wh['url']} does not answer: {exc}")
