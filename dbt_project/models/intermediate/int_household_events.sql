@@ -1,8 +1,9 @@
 {{ config(materialized='ephemeral') }}
 
 -- Every event that bears on a household's facts, in one shape: the facts of D use only these.
--- Filters: recorded at or before the cut-off T, valid on or before D, and (incremental) only
--- households with newly landed events. Registered members become one row per member.
+-- Filters: recorded at or before the cut-off T, valid on or before D (int_household_facts keeps
+-- only households with newly landed events when incremental). Registered members become one row
+-- per member.
 
 {% set common %}
     occurred_at, recorded_at, event_id, household_id, region_code
@@ -10,7 +11,6 @@
 {% set keep %}
     toDate(occurred_at) <= {{ as_of_date() }}
     and {{ within_cutoff('recorded_at') }}
-    and {{ changed_households_filter() }}
 {% endset %}
 
 select {{ common }}, event_name as kind, coalesce(person_id, '') as person,

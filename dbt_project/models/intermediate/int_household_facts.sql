@@ -20,7 +20,9 @@ Tuple(occ DateTime64(3, \'UTC\'), rec DateTime64(3, \'UTC\'), id String, kind St
 
 with events as (
 
+    -- is_incremental() is this model's: the ephemeral input cannot see it
     select * from {{ ref('int_household_events') }}
+    where {{ changed_households_filter() }}
 
 ),
 

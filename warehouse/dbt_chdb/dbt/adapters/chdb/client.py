@@ -7,16 +7,17 @@ types that dbt-clickhouse needs.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-import chdb
 import orjson
+from dbt.adapters.chdb.credentials import ChdbCredentials
 from dbt.adapters.clickhouse.column import ClickHouseColumn
 from dbt.adapters.clickhouse.dbclient import ChClientWrapper
 from dbt.adapters.clickhouse.query import quote_identifier
 from dbt_common.exceptions import DbtDatabaseError
 
-from dbt.adapters.chdb.credentials import ChdbCredentials
+import chdb
 
 # Settings dbt-clickhouse sends per session that a local engine does not know or need.
 _SKIPPED_SETTINGS = {"session_id"}
@@ -43,10 +44,9 @@ class ChdbClient(ChClientWrapper):
         for key, value in self._conn_settings.items():
             if key in _SKIPPED_SETTINGS:
                 continue
-            try:
+            # A setting this engine lacks is harmless.
+            with contextlib.suppress(Exception):
                 conn.query(f"SET {key} = {_literal(value)}")
-            except Exception:  # noqa: BLE001 - a setting this engine lacks is harmless
-                pass
         return conn
 
     def _run(self, sql: str, fmt: str) -> Any:
@@ -97,10 +97,8 @@ class ChdbClient(ChClientWrapper):
 
     def close(self) -> None:
         # Connections to chdb are sessions; closing one leaves the engine to the others.
-        try:
+        with contextlib.suppress(Exception):
             self._client.close()
-        except Exception:  # noqa: BLE001
-            pass
 
     def _set_client_database(self) -> None:
         self._run(f"USE {quote_identifier(self.database)}", "CSV")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from dbt.adapters.chdb.client import ChdbClient
 from dbt.adapters.clickhouse.connections import ClickHouseConnectionManager
 from dbt.adapters.clickhouse.logger import logger
-
-from dbt.adapters.chdb.client import ChdbClient
 
 
 class ChdbConnectionManager(ClickHouseConnectionManager):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dbt.adapters.clickhouse.impl import ClickHouseAdapter
-
 from dbt.adapters.chdb.connections import ChdbConnectionManager
+from dbt.adapters.clickhouse.impl import ClickHouseAdapter
 
 
 class ChdbAdapter(ClickHouseAdapter):
