@@ -63,8 +63,12 @@ def write_profile(settings: Settings) -> Path:
     return directory
 
 
-def dbt_vars(as_of_date: str | date | None = None, cutoff: str | datetime | None = None,
-             series_months: int | None = None, period_start: str | date | None = None) -> dict[str, Any]:
+def dbt_vars(
+    as_of_date: str | date | None = None,
+    cutoff: str | datetime | None = None,
+    series_months: int | None = None,
+    period_start: str | date | None = None,
+) -> dict[str, Any]:
     """The dbt vars of a build, validated: a bad date is a clear error, not a SQL failure."""
     out: dict[str, Any] = {}
     if as_of_date:
@@ -72,8 +76,9 @@ def dbt_vars(as_of_date: str | date | None = None, cutoff: str | datetime | None
     if cutoff:
         from fupin.timeutil import parse_instant
 
-        out["cutoff"] = parse_instant(str(cutoff) if not isinstance(cutoff, datetime) else cutoff.isoformat()) \
-            .strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+        out["cutoff"] = parse_instant(
+            str(cutoff) if not isinstance(cutoff, datetime) else cutoff.isoformat()
+        ).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     if series_months is not None:
         out["series_months"] = int(series_months)
     if period_start:
@@ -88,6 +93,7 @@ def run_dbt(settings: Settings, args: list[str], progress: Callable[[str], None]
     directory = write_profile(settings)
     callbacks = []
     if progress is not None:
+
         def on_event(event: Any) -> None:
             if event.info.name in _PROGRESS_EVENTS:
                 progress(event.info.msg)
@@ -95,20 +101,33 @@ def run_dbt(settings: Settings, args: list[str], progress: Callable[[str], None]
         callbacks.append(on_event)
     full = [
         *args,
-        "--project-dir", str(DBT_PROJECT),
-        "--profiles-dir", str(directory),
-        "--target-path", str(directory / "target"),
-        "--log-path", str(directory / "logs"),
+        "--project-dir",
+        str(DBT_PROJECT),
+        "--profiles-dir",
+        str(directory),
+        "--target-path",
+        str(directory / "target"),
+        "--log-path",
+        str(directory / "logs"),
         "--quiet" if progress is None else "--no-quiet",
     ]
     return dbtRunner(callbacks=callbacks).invoke(full)
 
 
-def run_build_job(warehouse: Any, settings: Settings, *, as_of_date: str | None = None,
-                  cutoff: str | None = None, series_months: int | None = None,
-                  period_start: str | None = None, full_refresh: bool = False, docs: bool = False,
-                  select: str | None = None, progress: Callable[[str], None] | None = None,
-                  **_: Any) -> dict[str, Any]:
+def run_build_job(
+    warehouse: Any,
+    settings: Settings,
+    *,
+    as_of_date: str | None = None,
+    cutoff: str | None = None,
+    series_months: int | None = None,
+    period_start: str | None = None,
+    full_refresh: bool = False,
+    docs: bool = False,
+    select: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    **_: Any,
+) -> dict[str, Any]:
     """``dbt build`` (seeds, models, tests) for a census at D with optional cut-off T.
 
     Runs where chdb is owned (the service passes its ``warehouse``; dbt opens its own sessions on
@@ -125,14 +144,16 @@ def run_build_job(warehouse: Any, settings: Settings, *, as_of_date: str | None 
     elapsed = time.monotonic() - started
     nodes = []
     for r in getattr(res.result, "results", None) or []:
-        nodes.append({
-            "name": r.node.name,
-            "type": str(r.node.resource_type),
-            "status": str(r.status),
-            "seconds": round(float(r.execution_time or 0.0), 3),
-            "message": r.message,
-            "failures": r.failures,
-        })
+        nodes.append(
+            {
+                "name": r.node.name,
+                "type": str(r.node.resource_type),
+                "status": str(r.status),
+                "seconds": round(float(r.execution_time or 0.0), 3),
+                "message": r.message,
+                "failures": r.failures,
+            }
+        )
     failed = [n for n in nodes if n["status"] in ("error", "fail", "runtime error")]
     summary: dict[str, Any] = {
         "success": bool(res.success) and not failed,
@@ -159,8 +180,15 @@ def mart_for(family: str, monthly: bool = False) -> str:
     return f"{family}_monthly" if monthly and family != "consistency" else family
 
 
-def read_indicators(reader: Any, database: str, family: str, level: str, region: str | None,
-                    as_of_date: str | None, cutoff: str | None) -> tuple[list[str], list[tuple]]:
+def read_indicators(
+    reader: Any,
+    database: str,
+    family: str,
+    level: str,
+    region: str | None,
+    as_of_date: str | None,
+    cutoff: str | None,
+) -> tuple[list[str], list[tuple]]:
     """Rows of a mart for (level, region prefix, D, T); D defaults to the latest built date."""
     table = f"{database}.{mart_for(family)}"
     params: dict[str, Any] = {"level": level}
@@ -177,9 +205,12 @@ def read_indicators(reader: Any, database: str, family: str, level: str, region:
         where.append("reference_date = toDate({d:String})")
         params["d"] = as_of_date
     else:
-        where.append(f"reference_date = (SELECT max(reference_date) FROM {table} WHERE {' AND '.join(where)})")
-    sql = (f"SELECT * EXCEPT (build_key, built_at) FROM {table} WHERE {' AND '.join(where)} "
-           "ORDER BY region_code")
+        where.append(
+            f"reference_date = (SELECT max(reference_date) FROM {table} WHERE {' AND '.join(where)})"
+        )
+    sql = (
+        f"SELECT * EXCEPT (build_key, built_at) FROM {table} WHERE {' AND '.join(where)} ORDER BY region_code"
+    )
     return reader.query_columns(sql, params)
 
 
@@ -193,8 +224,9 @@ def _cell(value: Any) -> Any:
 
 def format_rows(names: list[str], rows: list[tuple], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps([{n: _cell(v) for n, v in zip(names, r, strict=True)} for r in rows],
-                          ensure_ascii=False, indent=2)
+        return json.dumps(
+            [{n: _cell(v) for n, v in zip(names, r, strict=True)} for r in rows], ensure_ascii=False, indent=2
+        )
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -208,8 +240,11 @@ def format_rows(names: list[str], rows: list[tuple], fmt: str) -> str:
         head = f"{row.get('region_code')} ({row.get('level')}) at {_cell(row.get('reference_date'))}"
         width = max(len(n) for n in names)
         lines = [head, "-" * len(head)]
-        lines += [f"{n:<{width}}  {'' if v is None else _cell(v)}" for n, v in row.items()
-                  if n not in ("region_code", "level", "reference_date")]
+        lines += [
+            f"{n:<{width}}  {'' if v is None else _cell(v)}"
+            for n, v in row.items()
+            if n not in ("region_code", "level", "reference_date")
+        ]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) if blocks else "(no rows)"
 
@@ -230,8 +265,9 @@ def _run_job(settings: Settings, name: str, **params: Any) -> dict[str, Any]:
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @click.option("--no-check", is_flag=True, help="Skip the data-quality checkpoint.")
 @click.pass_context
-def build(ctx: click.Context, as_of_date: str | None, cutoff: str | None, full_refresh: bool,
-          no_check: bool) -> None:
+def build(
+    ctx: click.Context, as_of_date: str | None, cutoff: str | None, full_refresh: bool, no_check: bool
+) -> None:
     """dbt build (seeds, models, tests, docs), then the data-quality checkpoint."""
     settings = settings_from(ctx)
     try:
@@ -239,11 +275,19 @@ def build(ctx: click.Context, as_of_date: str | None, cutoff: str | None, full_r
     except ValueError as exc:
         raise click.ClickException(f"bad --date or --cutoff: {exc}") from exc
     click.echo(f"dbt build {json.dumps(params) if params else '(D = today, no cut-off)'} ...")
-    result = _run_job(settings, "build", as_of_date=params.get("as_of_date"), cutoff=params.get("cutoff"),
-                      full_refresh=full_refresh, docs=True)
+    result = _run_job(
+        settings,
+        "build",
+        as_of_date=params.get("as_of_date"),
+        cutoff=params.get("cutoff"),
+        full_refresh=full_refresh,
+        docs=True,
+    )
     for node in result.get("nodes", []):
         click.echo(f"  {node['status']:<8} {node['type']:<6} {node['name']}  ({node['seconds']:.1f}s)")
-    click.echo(f"dbt build {'passed' if result.get('success') else 'FAILED'} in {result.get('seconds', 0):.1f}s")
+    click.echo(
+        f"dbt build {'passed' if result.get('success') else 'FAILED'} in {result.get('seconds', 0):.1f}s"
+    )
     if result.get("docs"):
         click.echo(f"dbt docs: {result['docs']}")
     if not result.get("success"):
@@ -257,7 +301,10 @@ def build(ctx: click.Context, as_of_date: str | None, cutoff: str | None, full_r
     click.echo("data-quality checkpoint ...")
     check = _run_job(settings, "check")
     ok = bool(check.get("success"))
-    click.echo(f"checkpoint {'passed' if ok else 'FAILED'}" + (f"; data docs: {check['docs']}" if check.get("docs") else ""))
+    click.echo(
+        f"checkpoint {'passed' if ok else 'FAILED'}"
+        + (f"; data docs: {check['docs']}" if check.get("docs") else "")
+    )
     if not ok:
         ctx.exit(1)
 
@@ -270,8 +317,15 @@ def build(ctx: click.Context, as_of_date: str | None, cutoff: str | None, full_r
 @click.option("--cutoff", help="Cut-off T of a frozen census.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 @click.pass_context
-def indicators(ctx: click.Context, family: str, level: str, region: str | None, as_of_date: str | None,
-               cutoff: str | None, fmt: str) -> None:
+def indicators(
+    ctx: click.Context,
+    family: str,
+    level: str,
+    region: str | None,
+    as_of_date: str | None,
+    cutoff: str | None,
+    fmt: str,
+) -> None:
     """Print a family's indicators for a level (and region), date and cut-off."""
     from warehouse.client import WarehouseError, open_reader
 

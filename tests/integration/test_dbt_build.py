@@ -23,27 +23,55 @@ def person(n: int) -> str:
     return "P" + f"{n:032x}"
 
 
-def envelope(hh: str, event_type: str, occurred: str, payload: dict, *, region: str = V1,
-             person_id: str | None = None, recorded: str | None = None) -> dict:
+def envelope(
+    hh: str,
+    event_type: str,
+    occurred: str,
+    payload: dict,
+    *,
+    region: str = V1,
+    person_id: str | None = None,
+    recorded: str | None = None,
+) -> dict:
     department = event_type.split(".")[0]
     return {
-        "event_id": str(uuid.uuid4()), "event_type": event_type, "schema_version": 1,
-        "department": department, "source_system": "test", "household_id": hh, "person_id": person_id,
-        "region_code": region, "occurred_at": occurred,
-        "recorded_at": recorded or f"{occurred[:10]}T12:00:00+00:00", "payload": payload,
+        "event_id": str(uuid.uuid4()),
+        "event_type": event_type,
+        "schema_version": 1,
+        "department": department,
+        "source_system": "test",
+        "household_id": hh,
+        "person_id": person_id,
+        "region_code": region,
+        "occurred_at": occurred,
+        "recorded_at": recorded or f"{occurred[:10]}T12:00:00+00:00",
+        "payload": payload,
     }
 
 
 def member(n: int, relation: str = "head") -> dict:
-    return {"person_id": person(n), "relation": relation, "birth_date": "1970-01-01", "sex": "M",
-            "labour_capacity": "normal"}
+    return {
+        "person_id": person(n),
+        "relation": relation,
+        "birth_date": "1970-01-01",
+        "sex": "M",
+        "labour_capacity": "normal",
+    }
 
 
 def registered(hh: str, occurred: str, members: list[int], region: str = V1, **kw) -> dict:
-    return envelope(hh, "poverty_office.household_registered", occurred,
-                    {"year_identified": int(occurred[:4]), "poverty_causes": ["illness"],
-                     "members": [member(m, "head" if i == 0 else "child") for i, m in enumerate(members)]},
-                    region=region, **kw)
+    return envelope(
+        hh,
+        "poverty_office.household_registered",
+        occurred,
+        {
+            "year_identified": int(occurred[:4]),
+            "poverty_causes": ["illness"],
+            "members": [member(m, "head" if i == 0 else "child") for i, m in enumerate(members)],
+        },
+        region=region,
+        **kw,
+    )
 
 
 def land(wh, envelopes: list[dict], ingested: datetime | None = None) -> None:
@@ -51,19 +79,36 @@ def land(wh, envelopes: list[dict], ingested: datetime | None = None) -> None:
     from warehouse.sink import EVENT_COLUMNS, event_row
 
     now = ingested or datetime.now(UTC)
-    rows = [event_row(orjson.dumps(e), f"fupin.events.{e['department']}", 0, i, now)
-            for i, e in enumerate(envelopes)]
+    rows = [
+        event_row(orjson.dumps(e), f"fupin.events.{e['department']}", 0, i, now)
+        for i, e in enumerate(envelopes)
+    ]
     wh.insert("events", EVENT_COLUMNS, rows)
 
 
 def load_reference(wh) -> None:
-    wh.insert("reference_lines", ["province_code", "year", "poverty_line", "poverty_line_source",
-                                  "monitoring_line", "monitoring_line_source"],
-              [("43", 2020, 4000.0, "test", 6000.0, "test")])
-    wh.insert("reference_population", ["region_code", "year", "agricultural_population", "rural_households"],
-              [(V1, 2020, 100, 30), (V2, 2020, 200, 60), (V3, 2020, 300, 90)])
-    wh.insert("reference_regions", ["region_code", "name", "level", "parent_code", "is_poor_county", "zone"],
-              [("431224", "县", "county", "4312", 1, "central")])
+    wh.insert(
+        "reference_lines",
+        [
+            "province_code",
+            "year",
+            "poverty_line",
+            "poverty_line_source",
+            "monitoring_line",
+            "monitoring_line_source",
+        ],
+        [("43", 2020, 4000.0, "test", 6000.0, "test")],
+    )
+    wh.insert(
+        "reference_population",
+        ["region_code", "year", "agricultural_population", "rural_households"],
+        [(V1, 2020, 100, 30), (V2, 2020, 200, 60), (V3, 2020, 300, 90)],
+    )
+    wh.insert(
+        "reference_regions",
+        ["region_code", "name", "level", "parent_code", "is_poor_county", "zone"],
+        [("431224", "县", "county", "4312", 1, "central")],
+    )
 
 
 @pytest.fixture
@@ -83,22 +128,45 @@ def base_events() -> list[dict]:
     return [
         # H1: registered with two members, one leaves; exits; relocates to V2
         registered("H1", "2019-01-05", [1, 2]),
-        envelope("H1", "public_security.person_left", "2020-03-01", {"reason": "move_out"}, person_id=person(2)),
+        envelope(
+            "H1", "public_security.person_left", "2020-03-01", {"reason": "move_out"}, person_id=person(2)
+        ),
         envelope("H1", "poverty_office.household_exited", "2020-06-01", {"year": 2020}),
         envelope("H1", "housing.household_relocated", "2020-08-01", {"new_region_code": V2}),
         # H2: poor in V1 with three members
         registered("H2", "2019-03-01", [3, 4, 5]),
         # H3: known through 低保 only, in V3; checked and found missed
-        envelope("H3", "civil_affairs.dibao_enrolled", "2020-02-01", {"monthly_amount": 300.0, "persons_covered": 2},
-                 region=V3),
-        envelope("H3", "assessment.household_checked", "2020-07-01", {"finding": "missed", "batch": "b1"}, region=V3),
+        envelope(
+            "H3",
+            "civil_affairs.dibao_enrolled",
+            "2020-02-01",
+            {"monthly_amount": 300.0, "persons_covered": 2},
+            region=V3,
+        ),
+        envelope(
+            "H3",
+            "assessment.household_checked",
+            "2020-07-01",
+            {"finding": "missed", "batch": "b1"},
+            region=V3,
+        ),
         # H4: registered, exited, returned in V3; an invalid second exit counts apart
         registered("H4", "2018-01-01", [6, 7], region=V3),
         envelope("H4", "poverty_office.household_exited", "2019-12-01", {"year": 2019}, region=V3),
-        envelope("H4", "poverty_office.household_returned", "2020-05-01", {"year": 2020, "causes": ["illness"]},
-                 region=V3),
-        envelope("H4", "poverty_office.household_returned", "2020-06-01", {"year": 2020, "causes": ["illness"]},
-                 region=V3),
+        envelope(
+            "H4",
+            "poverty_office.household_returned",
+            "2020-05-01",
+            {"year": 2020, "causes": ["illness"]},
+            region=V3,
+        ),
+        envelope(
+            "H4",
+            "poverty_office.household_returned",
+            "2020-06-01",
+            {"year": 2020, "causes": ["illness"]},
+            region=V3,
+        ),
     ]
 
 
@@ -159,17 +227,32 @@ def test_census_frozen_at_cutoff_is_identical_after_late_events(wh, settings):
     t = "2021-01-15T00:00:00Z"
     land(wh, base_events())
     assert run_build_job(wh, settings, as_of_date=D, cutoff=t)["success"]
-    before = {(f, lv): _values(mart(wh, settings, f, lv, cutoff="2021-01-15 00:00:00"))
-              for f in ("census", "assessment", "consistency") for lv in ("village", "township", "county")}
+    before = {
+        (f, lv): _values(mart(wh, settings, f, lv, cutoff="2021-01-15 00:00:00"))
+        for f in ("census", "assessment", "consistency")
+        for lv in ("village", "township", "county")
+    }
     # late events: recorded after T, valid before D (H2 exits, a new household appears, H3 registered)
-    land(wh, [
-        envelope("H2", "poverty_office.household_exited", "2020-10-01", {"year": 2020}, recorded="2021-02-01T09:00:00Z"),
-        registered("H9", "2020-04-01", [20, 21], region=V2, recorded="2021-02-02T09:00:00Z"),
-        registered("H3", "2020-09-01", [30], region=V3, recorded="2021-03-01T09:00:00Z"),
-    ])
+    land(
+        wh,
+        [
+            envelope(
+                "H2",
+                "poverty_office.household_exited",
+                "2020-10-01",
+                {"year": 2020},
+                recorded="2021-02-01T09:00:00Z",
+            ),
+            registered("H9", "2020-04-01", [20, 21], region=V2, recorded="2021-02-02T09:00:00Z"),
+            registered("H3", "2020-09-01", [30], region=V3, recorded="2021-03-01T09:00:00Z"),
+        ],
+    )
     assert run_build_job(wh, settings, as_of_date=D, cutoff=t)["success"]
-    after = {(f, lv): _values(mart(wh, settings, f, lv, cutoff="2021-01-15 00:00:00"))
-             for f in ("census", "assessment", "consistency") for lv in ("village", "township", "county")}
+    after = {
+        (f, lv): _values(mart(wh, settings, f, lv, cutoff="2021-01-15 00:00:00"))
+        for f in ("census", "assessment", "consistency")
+        for lv in ("village", "township", "county")
+    }
     assert after == before
     # without the cut-off the late events count: the freeze was what kept the numbers
     assert run_build_job(wh, settings, as_of_date=D)["success"]
@@ -183,23 +266,33 @@ def test_census_frozen_at_cutoff_is_identical_after_late_events(wh, settings):
 def _facts(wh, db: str) -> list[tuple]:
     return wh.query(
         f"SELECT * EXCEPT (built_at, source_watermark) FROM {db}.int_household_facts_latest "
-        "ORDER BY reference_date, household_id")
+        "ORDER BY reference_date, household_id"
+    )
 
 
 def test_incremental_build_equals_full_build(wh, settings):
     db = settings.clickhouse_database
     land(wh, base_events(), ingested=datetime(2021, 1, 1, tzinfo=UTC))
     assert run_build_job(wh, settings, as_of_date=D)["success"]
-    land(wh, [
-        envelope("H2", "poverty_office.household_exited", "2020-10-01", {"year": 2020}),
-        envelope("H5", "water.water_assessed", "2020-10-01", {"safe": False, "issues": ["quality"]}, region=V2),
-    ])
+    land(
+        wh,
+        [
+            envelope("H2", "poverty_office.household_exited", "2020-10-01", {"year": 2020}),
+            envelope(
+                "H5", "water.water_assessed", "2020-10-01", {"safe": False, "issues": ["quality"]}, region=V2
+            ),
+        ],
+    )
     incremental = run_build_job(wh, settings, as_of_date=D)
     assert incremental["success"]
     # only the households with new events were rewritten
-    rebuilt = {r[0] for r in wh.query(
-        f"SELECT DISTINCT household_id FROM {db}.int_household_facts "
-        f"WHERE built_at = (SELECT max(built_at) FROM {db}.int_household_facts)")}
+    rebuilt = {
+        r[0]
+        for r in wh.query(
+            f"SELECT DISTINCT household_id FROM {db}.int_household_facts "
+            f"WHERE built_at = (SELECT max(built_at) FROM {db}.int_household_facts)"
+        )
+    }
     assert rebuilt == {"H2", "H5"}
     incremental_facts = _facts(wh, db)
     census_incremental = _values(mart(wh, settings, "census", "village"))

@@ -86,7 +86,9 @@ class ChdbClient(ChClientWrapper):
 
     def columns_in_query(self, sql: str, **kwargs: Any) -> list[ClickHouseColumn]:
         res = self._json(f"SELECT * FROM ( \n{sql} \n) LIMIT 0")
-        return [ClickHouseColumn.create(n, t) for n, t in zip(res.column_names, res.column_types, strict=True)]
+        return [
+            ClickHouseColumn.create(n, t) for n, t in zip(res.column_names, res.column_types, strict=True)
+        ]
 
     def get_ch_setting(self, setting_name: str) -> tuple[Any, int] | None:
         try:
