@@ -39,6 +39,7 @@ def expect(cls: type[gxe.Expectation], severity: str, rule: str, **kwargs: Any) 
         severity=severity,
         meta={"severity": severity, "rule": rule},
         notes=rule,
+        description=f"[{severity}] {rule}",
         catch_exceptions=True,
         **kwargs,
     )

@@ -232,7 +232,7 @@ def build(database: str, contract: Contract | None = None) -> Dataset:
         expect(
             gxe.ExpectColumnValuesToBeInSet,
             CRITICAL,
-            f"{name.removeprefix('payload.')} is one of the catalogue's values",
+            f"{name.removeprefix('payload.')} is one of {', '.join(values)}",
             column=name,
             value_set=list(values),
         )
