@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -594,3 +595,14 @@ def test_an_unreadable_table_fails_its_suite_and_the_others_still_run(tmp_path_f
     assert broken["suite"] == "marts.broken" and "no_such_column" in broken["error"]
     assert result["suites"]["event_store"]["failed"] == 0
     assert "no_such_column" in format_report(result)
+
+
+def test_data_docs_show_each_failure_with_its_severity_and_values(bad):
+    _, result, _ = bad
+    docs = Path(result["data_docs"]).parent
+    # One page: the site shows the latest run only (fupin check ran on this database too).
+    (page,) = (docs / "validations" / "event_store").rglob("*.html")
+    html = page.read_text()
+    assert "[critical] amounts are yuan, ≥ 0" in html and "-120.0" in html
+    assert "[warning] recorded_at is not more than a day" in html
+    assert UNKNOWN_VILLAGE in html
