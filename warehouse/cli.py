@@ -189,7 +189,11 @@ def _print_progress(p: dict) -> None:
 @click.option("--sample", default=10, show_default=True, help="With --check: differences to show.")
 @click.pass_context
 def rebuild(ctx: click.Context, check: bool, since: str | None, sample: int) -> None:
-    """Replay the event store into fresh topics (after a broker loss); --check compares statuses."""
+    """Replay the event store into fresh topics (after a broker loss); --check compares statuses.
+
+    After a broker loss: stop the stream workers and clear their state (it was built from topics
+    that are gone), 'fupin up', 'fupin rebuild', start the workers, then 'fupin rebuild --check'.
+    """
     import orjson
 
     from fupin.config import SettingsError
@@ -197,6 +201,12 @@ def rebuild(ctx: click.Context, check: bool, since: str | None, sample: int) -> 
     from warehouse.service import run_job
 
     settings = settings_from(ctx)
+    if not check and _live_stream_workers(settings):
+        click.echo(
+            "warning: stream workers are running; a worker whose tables survived the broker loss treats "
+            "the replay as duplicates. For a rebuild, stop them and clear their state first.",
+            err=True,
+        )
     try:
         if check:
             result = run_job(settings, "rebuild-check", since=since, sample=sample)
@@ -209,8 +219,8 @@ def rebuild(ctx: click.Context, check: bool, since: str | None, sample: int) -> 
     if not check:
         click.echo(
             f"rebuild {result['run_id']}: replayed {result['events']} events of {result['households']} "
-            f"households into {result['topics']} topics in {result['seconds']}s; "
-            "run the stream worker, then 'fupin rebuild --check'"
+            f"households into the department topics ({result['topics']} topics created) in "
+            f"{result['seconds']}s; run the stream workers, then 'fupin rebuild --check'"
         )
         return
     click.echo(
@@ -221,3 +231,21 @@ def rebuild(ctx: click.Context, check: bool, since: str | None, sample: int) -> 
         click.echo("  " + orjson.dumps(d, default=str).decode())
     if result["differences"] or result["missing"]:
         sys.exit(1)
+
+
+def _live_stream_workers(settings) -> list[int]:
+    """Pids of stream workers that recorded themselves in <data_dir>/stream-*.json and still run."""
+    import json
+    from pathlib import Path
+
+    from fupin.stack import pid_alive
+
+    pids = []
+    for path in Path(settings.data_dir).glob("stream-*.json"):
+        try:
+            pid = json.loads(path.read_text()).get("pid")
+        except (OSError, ValueError):
+            continue
+        if pid_alive(pid):
+            pids.append(pid)
+    return pids
