@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from fupin.build import read_indicators, run_build_job
+from fupin.timeutil import parse_instant
 
 YEAR = 2020
 D = f"{YEAR}-12-31"
@@ -90,11 +91,10 @@ def assessment_expected(envelopes: list[dict], truth: dict[str, dict]):
     per_hh: dict[str, list[dict]] = defaultdict(list)
     for e in envelopes:
         per_hh[e["household_id"]].append(e)
-    order = lambda e: (
-        e["occurred_at"][:10] if len(e["occurred_at"]) == 10 else e["occurred_at"],
-        e["recorded_at"],
-        e["event_id"],
-    )  # noqa: E731
+
+    def order(e: dict) -> tuple:
+        return parse_instant(e["occurred_at"]), parse_instant(e["recorded_at"]), e["event_id"]
+
     rows = []
     for hh, evs in per_hh.items():
         if hh not in truth:
