@@ -123,6 +123,9 @@ def load_lines(reference_path) -> Lines:
     import csv
     from pathlib import Path
 
+    path = Path(reference_path) / "lines.csv"
+    if not path.exists():
+        return {}
     try:
         from producers.reference import read_lines  # type: ignore[attr-defined]
     except ImportError:
@@ -132,9 +135,6 @@ def load_lines(reference_path) -> Lines:
             (str(p), int(y)): (float(v[0]), None if v[1] is None else float(v[1]))
             for (p, y), v in read_lines(reference_path).items()
         }
-    path = Path(reference_path) / "lines.csv"
-    if not path.exists():
-        return {}
     out: Lines = {}
     with path.open(newline="", encoding="utf-8") as fh:
         for row in csv.DictReader(fh):

@@ -1,0 +1,279 @@
+"""The Faust application: department topics in, household status and alerts out.
+
+One agent reads every department topic in batches (``stream.take_events``), decodes with the
+contract validator, groups the batch by household and folds each household's events with the
+pure rule book (:mod:`streams.household`), writing each table key once per batch. Outputs of a
+batch are delivered before the table is written, so a crash between the two re-emits (at least
+once, same alert ids and versions) rather than losing a raise or a status change.
+
+The table is ``rocksdb://`` with ``recovery_consistency_check=False``: tansu reports wrong end
+offsets (DEVELOPERS.md). A table write goes to the partition of the event it belongs to, so
+before each table access the current-event context is set to one of that household's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faust
+import orjson
+from faust.streams import _current_event
+
+from fupin import contract, topics
+from fupin.config import Settings
+from fupin.timeutil import iso_utc, utc_now
+from streams import household
+from streams.alerts import Thresholds
+from streams.deadletter import DeadLetter, dead_letter
+from streams.guarantees import Lines, load_lines
+
+TABLE = "households"
+#: (topic, key, value, headers) -> awaitable delivery
+Sender = Callable[[str, bytes | None, bytes | None, list | None], Awaitable[Any]]
+
+
+@dataclass
+class Record:
+    """One consumed message, with the Faust event it came from (for the table's partition)."""
+
+    key: bytes | None
+    value: bytes | None
+    topic: str
+    partition: int
+    offset: int
+    ref: Any = None
+
+
+@dataclass
+class BatchResult:
+    status: list[tuple[bytes, bytes]] = field(default_factory=list)
+    alerts: list[tuple[bytes, bytes]] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    writes: list[tuple[bytes, bytes, Any]] = field(default_factory=list)
+    applied: int = 0
+    duplicates: int = 0
+
+
+class Projector:
+    """Decode, validate and fold one batch; no Faust here, so tests and benchmarks drive it directly."""
+
+    def __init__(self, settings: Settings, lines: Lines, thresholds: Thresholds) -> None:
+        self.lines = lines
+        self.thresholds = thresholds
+        self.department_of = {topics.department_topic(settings, d): d for d in topics.DEPARTMENTS}
+
+    def check(self, rec: Record) -> dict[str, Any]:
+        """The validated envelope of a record, or ContractError saying why not."""
+        if rec.value is None:
+            raise contract.ContractError("message has no value (tombstone)")
+        env = contract.decode(rec.value)
+        department = self.department_of.get(rec.topic)
+        if department is not None and env["department"] != department:
+            raise contract.ContractError(
+                f"department {env['department']!r} does not belong on topic {rec.topic!r}"
+            )
+        if rec.key is None or rec.key != env["household_id"].encode():
+            raise contract.ContractError(
+                f"message key {rec.key!r} is not the envelope's household_id {env['household_id']!r}"
+            )
+        return env
+
+    def process(self, records: Iterable[Record], load: Callable[[bytes, Any], bytes | None]) -> BatchResult:
+        out = BatchResult()
+        groups: dict[bytes, list[tuple[dict, Record]]] = {}
+        for rec in records:
+            try:
+                env = self.check(rec)
+            except contract.ContractError as exc:
+                out.dead.append(
+                    dead_letter(exc.reason, rec.value, rec.key, rec.topic, rec.partition, rec.offset)
+                )
+                continue
+            groups.setdefault(rec.key, []).append((env, rec))  # type: ignore[arg-type]
+        now = iso_utc(utc_now())
+        dumps = orjson.dumps
+        lines, th = self.lines, self.thresholds
+        for key, items in groups.items():
+            ref = items[-1][1].ref
+            raw = load(key, ref)
+            state = orjson.loads(raw) if raw else household.new_state(items[0][0]["household_id"])
+            changed = False
+            for env, rec in items:
+                try:
+                    outcome = household.apply(state, env, lines, th)
+                except Exception as exc:  # a bug in the fold must never stop the worker
+                    out.dead.append(
+                        dead_letter(
+                            f"fold failed: {exc!r}", rec.value, rec.key, rec.topic, rec.partition, rec.offset
+                        )
+                    )
+                    continue
+                if not outcome.applied:
+                    out.duplicates += 1
+                    continue
+                out.applied += 1
+                state["v"] += 1
+                changed = True
+                for message in outcome.alerts:
+                    message["processed_at"] = now
+                    out.alerts.append((key, dumps(message)))
+            if changed:
+                out.status.append((key, dumps(household.document(state, lines, now))))
+                out.writes.append((key, dumps(state), ref))
+        return out
+
+
+def worker_dir(settings: Settings, worker: str) -> Path:
+    return Path(settings.data_dir) / "streams" / f"worker-{worker}"
+
+
+def worker_file(settings: Settings, worker: str) -> Path:
+    """Where a running worker records its pid and web address (read by the CLI)."""
+    return Path(settings.data_dir) / f"stream-{worker}.json"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    bootstrap: str,
+    worker: str = "1",
+    web_port: int = 6066,
+    store: str = "rocksdb://",
+    batch_max: int = 2000,
+    batch_within: float = 0.05,
+    sender: Sender | None = None,
+) -> faust.App:
+    """The Faust app of one stream worker; ``sender`` replaces the producer in unit tests."""
+    lines = load_lines(settings.reference_path)
+    projector = Projector(
+        settings, lines, Thresholds(settings.medical_burden_share, settings.medical_burden_amount)
+    )
+    datadir = worker_dir(settings, worker)
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        f"{settings.topic_prefix}-streams",
+        broker=f"kafka://{bootstrap}",
+        store=store,
+        datadir=str(datadir),
+        autodiscover=False,
+        web_enabled=True,
+        web_host="127.0.0.1",
+        web_bind="127.0.0.1",
+        web_port=web_port,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        table_standby_replicas=0,
+        recovery_consistency_check=False,
+        broker_rebalance_timeout=5,
+        broker_session_timeout=10,
+        broker_heartbeat_interval=1,
+        broker_max_poll_interval=300,
+        consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=8192,
+        producer_linger_ms=5,
+    )
+    source = app.topic(
+        *topics.input_topics(settings),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    table = app.Table(TABLE, default=None, partitions=settings.topic_partitions, schema=raw)
+    # Values are orjson bytes we encode ourselves: the table must not re-encode them as JSON.
+    table.key_serializer = table.value_serializer = "raw"
+    status_topic = topics.status_topic(settings)
+    alerts_topic = topics.alerts_topic(settings)
+    dlq_topic = topics.deadletter_topic(settings)
+    counters = {"applied": 0, "duplicates": 0, "dead": 0}
+    app.fupin_projector = projector  # type: ignore[attr-defined]
+    app.fupin_counters = counters  # type: ignore[attr-defined]
+    app.fupin_table = table  # type: ignore[attr-defined]
+
+    async def send(topic: str, key: bytes | None, value: bytes | None, headers: list | None) -> Any:
+        if sender is not None:
+            return await sender(topic, key, value, headers)
+        return await app.producer.send(topic, key, value, None, None, headers)
+
+    def load(key: bytes, ref: Any) -> bytes | None:
+        _current_event.set(weakref.ref(ref))
+        return table.get(key)
+
+    @app.agent(source, name="fold")
+    async def fold(stream: faust.StreamT) -> None:
+        async for events in stream.take_events(batch_max, within=batch_within):
+            records = [
+                Record(
+                    e.message.key, e.message.value, e.message.topic, e.message.partition, e.message.offset, e
+                )
+                for e in events
+            ]
+            result = projector.process(records, load)
+            pending = [await send(alerts_topic, k, v, None) for k, v in result.alerts]
+            pending += [await send(status_topic, k, v, None) for k, v in result.status]
+            pending += [await send(dlq_topic, d.key, d.value, d.headers) for d in result.dead]
+            if pending:
+                await asyncio.gather(*pending)  # delivered before the state that produced them
+            for key, value, ref in result.writes:
+                _current_event.set(weakref.ref(ref))
+                table[key] = value
+            counters["applied"] += result.applied
+            counters["duplicates"] += result.duplicates
+            counters["dead"] += len(result.dead)
+
+    def local_state(hid: str) -> dict | None:
+        _current_event.set(None)
+        raw = table.get(hid.encode())
+        return orjson.loads(raw) if raw else None
+
+    @app.page("/household/{hid}")
+    async def household_view(self, request, hid: str):  # noqa: ANN001 - Faust view signature
+        state = local_state(hid)
+        if state is None:
+            return self.json({"error": f"household {hid} is not held by this worker"}, status=404)
+        return self.json(household.document(state, lines, iso_utc(utc_now())))
+
+    @app.page("/household/{hid}/explain")
+    async def explain_view(self, request, hid: str):  # noqa: ANN001
+        state = local_state(hid)
+        if state is None:
+            return self.json({"error": f"household {hid} is not held by this worker"}, status=404)
+        body = household.explain(state, lines)
+        body["document"] = household.document(state, lines, iso_utc(utc_now()))
+        return self.json(body)
+
+    @app.page("/alerts")
+    async def alerts_view(self, request):  # noqa: ANN001
+        _current_event.set(None)
+        rows = []
+        for key, raw in table.items():
+            if not raw:
+                continue
+            state = orjson.loads(raw)
+            for rule, (aid, eid, occurred) in state["open"].items():
+                rows.append(
+                    {
+                        "alert_id": aid,
+                        "rule": rule,
+                        "household_id": key.decode(),
+                        "region_code": state["region"][1],
+                        "raised_event_id": eid,
+                        "raised_occurred_at": occurred,
+                    }
+                )
+        return self.json({"worker": worker, "open": rows, "counters": counters})
+
+    @app.page("/households")
+    async def households_view(self, request):  # noqa: ANN001
+        _current_event.set(None)
+        now = iso_utc(utc_now())
+        docs = [household.document(orjson.loads(raw), lines, now) for _key, raw in table.items() if raw]
+        return self.json({"worker": worker, "households": docs, "counters": counters})
+
+    return app

@@ -1,0 +1,235 @@
+"""``fupin stream`` runs a worker; ``fupin household show|explain`` and ``fupin alerts`` ask the live ones.
+
+Each running worker records its pid and web address in ``<data_dir>/stream-<worker>.json``.
+A household lives on the worker that owns its partition, so the queries ask every live worker
+and take the one that holds it (alerts: the union over workers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fupin.cli import settings_from
+from fupin.config import Settings, SettingsError
+from fupin.stack import pid_alive
+
+
+def live_workers(settings: Settings) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(Path(settings.data_dir).glob("stream-*.json")):
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if pid_alive(info.get("pid")):
+            out.append(info)
+    return out
+
+
+def _get(url: str, timeout: float = 10.0) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            return exc.code, json.loads(exc.read())
+        except ValueError:
+            return exc.code, None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        return 0, {"error": str(exc)}
+
+
+def _workers_or_fail(settings: Settings) -> list[dict[str, Any]]:
+    workers = live_workers(settings)
+    if not workers:
+        raise click.ClickException(
+            f"no stream worker runs (no live {Path(settings.data_dir)}/stream-*.json): start 'fupin stream'"
+        )
+    return workers
+
+
+def query_household(settings: Settings, hid: str, explain: bool = False) -> dict[str, Any] | None:
+    suffix = "/explain" if explain else ""
+    for info in _workers_or_fail(settings):
+        status, body = _get(f"{info['url']}/household/{hid}{suffix}")
+        if status == 200:
+            return body
+    return None
+
+
+def query_open_alerts(settings: Settings) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for info in _workers_or_fail(settings):
+        status, body = _get(f"{info['url']}/alerts")
+        if status == 200:
+            rows.extend(body["open"])
+    return sorted(rows, key=lambda r: (r["household_id"], r["rule"]))
+
+
+def query_households(settings: Settings) -> list[dict[str, Any]]:
+    docs: dict[str, dict] = {}
+    for info in _workers_or_fail(settings):
+        status, body = _get(f"{info['url']}/households", timeout=60)
+        if status == 200:
+            for d in body["households"]:
+                docs[d["household_id"]] = d
+    return [docs[k] for k in sorted(docs)]
+
+
+@click.command()
+@click.option("--worker", default="1", show_default=True, help="Worker name: its data dir and state file.")
+@click.option(
+    "--web-port", type=int, default=0, help="Port of the live-query API on 127.0.0.1 (0: a free one)."
+)
+@click.option("--batch", type=int, default=2000, show_default=True, help="Events folded per batch at most.")
+@click.option("--loglevel", default="warning", show_default=True)
+@click.pass_context
+def stream(ctx: click.Context, worker: str, web_port: int, batch: int, loglevel: str) -> None:
+    """Run a stream worker: household status and alerts. Several workers share the partitions."""
+    from fupin.broker import free_port
+    from fupin.stack import bootstrap
+
+    settings = settings_from(ctx)
+    try:
+        servers = bootstrap(settings)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    import faust
+
+    from streams.app import create_app, worker_file
+
+    port = web_port or free_port()
+    app = create_app(settings, bootstrap=servers, worker=worker, web_port=port, batch_max=batch)
+    info_path = worker_file(settings, worker)
+    info_path.parent.mkdir(parents=True, exist_ok=True)
+    info_path.write_text(
+        json.dumps({"pid": os.getpid(), "worker": worker, "url": f"http://127.0.0.1:{port}"})
+    )
+    click.echo(
+        f"stream worker {worker}: pid {os.getpid()}, live queries on http://127.0.0.1:{port}", err=True
+    )
+    try:
+        faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
+    finally:
+        try:
+            if json.loads(info_path.read_text()).get("pid") == os.getpid():
+                info_path.unlink()
+        except (OSError, ValueError):
+            pass
+
+
+def _age(birth: str | None, at: str | None) -> int | None:
+    if not birth or not at:
+        return None
+    b, d = date.fromisoformat(birth[:10]), date.fromisoformat(at[:10])
+    return d.year - b.year - ((d.month, d.day) < (b.month, b.day))
+
+
+@click.group()
+def household() -> None:
+    """Show or explain one household's live status."""
+
+
+@household.command()
+@click.argument("household_id")
+@click.option("--json", "as_json", is_flag=True, help="The status document as JSON.")
+@click.pass_context
+def show(ctx: click.Context, household_id: str, as_json: bool) -> None:
+    """The live status document of HOUSEHOLD_ID."""
+    settings = settings_from(ctx)
+    doc = query_household(settings, household_id)
+    if doc is None:
+        raise click.ClickException(f"household {household_id} is not known to any running worker")
+    if as_json:
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+        return
+    mon = doc["monitoring"]
+    click.echo(f"household {doc['household_id']}  version {doc['version']}  region {doc['region_code']}")
+    click.echo(f"status      {doc['status']}")
+    click.echo(f"monitoring  {mon['category'] or '-'} ({mon['risk_state'] or 'never enrolled'})")
+    inc = doc["income"]
+    click.echo(
+        f"income      {inc['per_capita'] if inc['per_capita'] is not None else '-'} per person ({inc['year'] or '-'})"
+    )
+    click.echo("guarantees  " + ", ".join(f"{k} {v}" for k, v in doc["guarantees"].items()))
+    click.echo(f"alerts      {', '.join(doc['open_alerts']) or 'none open'}")
+    click.echo(f"members     {doc['living_members']} living")
+    for m in doc["members"]:
+        age = _age(m["birth_date"], doc["last_occurred_at"])
+        click.echo(
+            f"  {m['person_id']}  {m['relation'] or '?':<10} {m['sex'] or '?'}  age {age if age is not None else '?'}"
+            f"  {m['labour_capacity'] or '-':<7} {'living' if m['living'] else 'left'}"
+        )
+    click.echo(f"as of       {doc['last_occurred_at']} (event {doc['last_event_id']})")
+
+
+@household.command()
+@click.argument("household_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def explain(ctx: click.Context, household_id: str, as_json: bool) -> None:
+    """Each flag and guarantee of HOUSEHOLD_ID with the event that set it."""
+    settings = settings_from(ctx)
+    body = query_household(settings, household_id, explain=True)
+    if body is None:
+        raise click.ClickException(f"household {household_id} is not known to any running worker")
+    if as_json:
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    st = body["status"]
+    click.echo(f"household {household_id}")
+    click.echo(f"status {st['value']}  ({st['invalid']} invalid transition(s))")
+    for t in st["transitions"]:
+        click.echo(
+            f"  {t['occurred_at']}  {t['transition']:<22} {'applied' if t['applied'] else 'NOT applied'}"
+            f"  event {t['event_id']}"
+        )
+    r = body["region_code"]
+    click.echo(f"region {r['value']}  event {r['event_id']}")
+    m = body["monitoring"]
+    click.echo(
+        f"monitoring {m['category'] or '-'} open={m['open']}  enrolled by {m['enrolled_event_id'] or '-'}"
+        f"  eliminated by {m['eliminated_event_id'] or '-'}"
+    )
+    i = body["income"]
+    click.echo(f"income {i['value']} ({i['year']})  event {i['event_id'] or '-'}")
+    for g, v in body["guarantees"].items():
+        click.echo(f"guarantee {g:<10} {v['value']:<11} event {v['event_id'] or '-'}")
+    for rule, a in body["alerts"].items():
+        click.echo(f"alert {rule:<32} raised by {a['raised_event_id']} at {a['raised_occurred_at']}")
+
+
+@click.command()
+@click.option(
+    "--open", "only_open", is_flag=True, help="Open alerts only (the live state holds open alerts)."
+)
+@click.option("--region", default=None, help="Region code prefix (2, 4, 6, 9 or 12 digits).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def alerts(ctx: click.Context, only_open: bool, region: str | None, as_json: bool) -> None:
+    """List live risk alerts (the open ones held by the running workers)."""
+    settings = settings_from(ctx)
+    rows = query_open_alerts(settings)
+    if region:
+        rows = [r for r in rows if (r["region_code"] or "").startswith(region)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no open alerts")
+        return
+    for r in rows:
+        click.echo(
+            f"{r['household_id']:<14} {r['region_code']}  {r['rule']:<32} since {r['raised_occurred_at']}"
+            f"  ({r['raised_event_id']})"
+        )
+    click.echo(f"{len(rows)} open alert(s)", err=not sys.stdout.isatty())
