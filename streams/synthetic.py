@@ -18,7 +18,7 @@ PROVINCE_REGIONS = ("431224104201", "431224104202", "431225001001", "52010200300
 
 
 def _pid(rng: random.Random) -> str:
-    return "P" + "%032x" % rng.getrandbits(128)
+    return f"P{rng.getrandbits(128):032x}"
 
 
 def _eid(rng: random.Random) -> str:
