@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from kafka.partitioner.default import DefaultPartitioner, murmur2
 
 from fupin.config import Settings
 from fupin.topics import department_topic
@@ -76,13 +77,94 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 }
 
 
+class KeyPartitioner(DefaultPartitioner):
+    """kafka-python's default partitioning (murmur2 of the key), with the hash remembered per key.
+
+    The pure-Python murmur2 costs microseconds per message and household ids repeat, so the
+    hash is computed once per key; the partition is exactly the default partitioner's.
+    """
+
+    def __init__(self, max_keys: int = 1_000_000) -> None:
+        self._hashes: dict[bytes, int] = {}
+        self._max = max_keys
+        self._parts: dict[tuple[str, int], list[int]] = {}
+
+    def partition(self, topic, key, serialized_key, value, serialized_value, cluster):  # noqa: ANN001
+        parts = cluster.partitions_for_topic(topic) if serialized_key is not None else None
+        if not parts:
+            return super().partition(topic, key, serialized_key, value, serialized_value, cluster)
+        ordered = self._parts.get((topic, len(parts)))
+        if ordered is None:
+            ordered = self._parts[(topic, len(parts))] = sorted(parts)
+        h = self._hashes.get(serialized_key)
+        if h is None:
+            if len(self._hashes) >= self._max:
+                self._hashes.clear()
+            h = self._hashes[serialized_key] = murmur2(serialized_key) & 0x7FFFFFFF
+        return ordered[h % len(ordered)]
+
+
+class _DirectAppend:
+    """The SDK's send path: straight into kafka-python's record accumulator.
+
+    ``KafkaProducer.send`` re-checks its arguments, headers, serializers, metadata and record
+    size for every message; the SDK knows all of these once per topic (bytes key and value, no
+    headers, metadata fetched at attach, values far below ``max_request_size``), so it appends
+    directly, partitioned exactly like :class:`KeyPartitioner`. Idempotence, batching,
+    compression, retries and futures stay kafka-python's. Tied to the pinned kafka-python 3.0
+    internals: when they are not there, :meth:`attach` returns None and the SDK uses ``send``.
+    """
+
+    def __init__(self, producer: Any, topic: str) -> None:
+        from kafka.structs import TopicPartition
+
+        parts = producer.partitions_for(topic)  # waits for the topic's metadata
+        if not parts:
+            raise LookupError(topic)
+        self._tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        self._n = len(self._tps)
+        self._accumulator_append = producer._accumulator.append
+        self._wakeup = producer._sender.wakeup
+        self._hashes: dict[bytes, int] = {}
+        self._producer = producer
+        # Headroom for the record's own framing (varints, attributes, key length).
+        self.max_value = int(producer.config["max_request_size"]) - 1024
+
+    @classmethod
+    def attach(cls, producer: Any, topic: str) -> _DirectAppend | None:
+        try:
+            import kafka
+
+            if not kafka.__version__.startswith("3.0.") or producer.config.get("transactional_id"):
+                return None
+            return cls(producer, topic)
+        except (AttributeError, KeyError, LookupError, TypeError):
+            return None
+
+    def append(self, key: bytes, value: bytes):  # noqa: ANN201 - kafka-python's future
+        if self._producer._closed:
+            raise RuntimeError("producer is closed")
+        h = self._hashes.get(key)
+        if h is None:
+            if len(self._hashes) >= 1_000_000:
+                self._hashes.clear()
+            h = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        future, full, new_batch, _ = self._accumulator_append(self._tps[h % self._n], None, key, value, [])
+        if full or new_batch:
+            self._wakeup()
+        return future
+
+
 def make_producer(settings: Settings, client_id: str = "fupin-producer", **overrides: Any):
     """The kafka-python producer every publisher (and the benchmark's raw side) uses."""
     from kafka import KafkaProducer
 
     from fupin.stack import bootstrap
 
-    config = {**PRODUCER_DEFAULTS, **overrides}
+    config = {"partitioner": KeyPartitioner(), **PRODUCER_DEFAULTS, **overrides}
+    if os.environ.get("FUPIN_PRODUCER_COMPRESSION"):
+        codec = os.environ["FUPIN_PRODUCER_COMPRESSION"]
+        config["compression_type"] = None if codec == "none" else codec
     return KafkaProducer(bootstrap_servers=bootstrap(settings), client_id=client_id, **config)
 
 
@@ -143,6 +225,7 @@ class Publisher:
         self._lock = threading.Lock()
         self._report = DeliveryReport()
         self._inflight: list[tuple[Any, str, Any]] = []
+        self._direct: _DirectAppend | bool | None = None
         self._prefix = f"{department}."
         self.track_ids = False
 
@@ -268,7 +351,14 @@ class Publisher:
         self._reject(ref, redact(reason))
 
     def _send(self, envelope: dict[str, Any], ref: Any) -> None:
-        future = self.producer.send(self.topic, key=envelope["household_id"].encode(), value=_dumps(envelope))
+        key = envelope["household_id"].encode()
+        value = _dumps(envelope)
+        if self._direct is None:
+            self._direct = _DirectAppend.attach(self.producer, self.topic) or False
+        if self._direct and len(value) < self._direct.max_value:
+            future = self._direct.append(key, value)
+        else:
+            future = self.producer.send(self.topic, key=key, value=value)
         self._inflight.append((future, envelope["event_id"], ref))
         if len(self._inflight) >= _REAP_EVERY:
             self._reap(wait=False)
@@ -307,6 +397,7 @@ class Publisher:
         if self._producer is not None and self._own_producer:
             self._producer.close()
         self._producer = None
+        self._direct = None
 
     def __enter__(self) -> Publisher:
         return self

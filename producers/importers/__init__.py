@@ -27,6 +27,7 @@ from producers.sdk import DeliveryReport, Publisher, Rejected
 
 #: Namespace of deterministic event ids of imported rows.
 IMPORT_NAMESPACE = uuid.UUID("6f1c1d2e-8c55-5b43-9b1e-3f0a6a1e7d21")
+_NAMESPACE_BYTES = IMPORT_NAMESPACE.bytes
 _PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
 
 
@@ -51,8 +52,18 @@ class ImportSummary:
         return "\n".join(lines)
 
 
-# -- readers: (line number, row or None, raw text kept for the rejects file, error) --------------
-Row = tuple[int, dict[str, Any] | None, str, str | None]
+# -- readers: (line number, row or None, the raw row for the rejects file, error) ----------------
+#: The raw row is the list of cells (CSV, XLSX) or the line's bytes (JSONL); it is turned into
+#: text only when the row is rejected.
+Row = tuple[int, dict[str, Any] | None, Any, str | None]
+
+
+def raw_text(raw: Any) -> str:
+    if isinstance(raw, bytes | bytearray):
+        return bytes(raw).decode("utf-8", "replace")
+    if isinstance(raw, str):
+        return raw
+    return orjson.dumps([c if isinstance(c, int | float | str) or c is None else str(c) for c in raw]).decode()
 
 
 def read_csv(path: Path) -> Iterator[Row]:
@@ -65,13 +76,12 @@ def read_csv(path: Path) -> Iterator[Row]:
         n = len(header)
         for cells in reader:
             line = reader.line_num
-            raw = orjson.dumps(cells).decode()
             if len(cells) != n:
                 if not any(c.strip() for c in cells):
                     continue
-                yield line, None, raw, f"row has {len(cells)} cells, the header has {n}"
+                yield line, None, cells, f"row has {len(cells)} cells, the header has {n}"
                 continue
-            yield line, dict(zip(header, cells, strict=True)), raw, None
+            yield line, dict(zip(header, cells, strict=True)), cells, None
 
 
 def read_jsonl(path: Path) -> Iterator[Row]:
@@ -80,16 +90,15 @@ def read_jsonl(path: Path) -> Iterator[Row]:
             text = data.strip()
             if not text:
                 continue
-            raw = text.decode("utf-8", "replace")
             try:
                 obj = orjson.loads(text)
             except orjson.JSONDecodeError:
-                yield line, None, raw, "not valid JSON"
+                yield line, None, text, "not valid JSON"
                 continue
             if not isinstance(obj, dict):
-                yield line, None, raw, "not a JSON object"
+                yield line, None, text, "not a JSON object"
                 continue
-            yield line, obj, raw, None
+            yield line, obj, text, None
 
 
 def read_xlsx(path: Path) -> Iterator[Row]:
@@ -107,8 +116,7 @@ def read_xlsx(path: Path) -> Iterator[Row]:
             if cells is None or all(c is None or str(c).strip() == "" for c in cells):
                 continue
             cells = list(cells) + [None] * (len(header) - len(cells))
-            raw = orjson.dumps([c if isinstance(c, int | float | str) or c is None else str(c) for c in cells]).decode()
-            yield line, dict(zip(header, cells[: len(header)], strict=True)), raw, None
+            yield line, dict(zip(header, cells[: len(header)], strict=True)), cells, None
     finally:
         wb.close()
 
@@ -161,11 +169,20 @@ def ledger_for(settings: Settings, topic: str) -> Ledger:
 
 # -- import ------------------------------------------------------------------------------------
 def event_id_for(department: str, mapping: str, identity: str | None, envelope: dict[str, Any]) -> str:
-    """Deterministic id: department, mapping, the row's record number, the event's content."""
-    content = {k: envelope[k] for k in ("event_type", "household_id", "person_id", "region_code", "occurred_at",
-                                         "payload")}
-    digest = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
-    return str(uuid.uuid5(IMPORT_NAMESPACE, f"{department}\x1f{mapping}\x1f{identity or ''}\x1f{digest}"))
+    """Deterministic id: UUID5 of department, mapping, the row's record number, the event's content.
+
+    The content is the pseudonymized envelope without ``event_id`` and ``recorded_at`` (a re-run
+    stamps a new recording time when the file has none), never the raw row.
+    """
+    content = orjson.dumps([envelope["event_type"], envelope["household_id"], envelope["person_id"],
+                            envelope["region_code"], envelope["occurred_at"], envelope["payload"]],
+                           option=orjson.OPT_SORT_KEYS)
+    name = f"{department}\x1f{mapping}\x1f{identity or ''}\x1f".encode() + content
+    h = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16])
+    h[6] = (h[6] & 0x0F) | 0x50
+    h[8] = (h[8] & 0x3F) | 0x80
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def import_file(
@@ -205,7 +222,7 @@ def import_file(
             if progress is not None and summary.rows % 1000 == 0:
                 progress(1000)
             if error is not None:
-                rejected_lines.append((line, error, raw))
+                rejected_lines.append((line, error, raw_text(raw)))
                 continue
             try:
                 if envelopes:
@@ -216,7 +233,7 @@ def import_file(
                     env = pub.build(**fields, event_id=_PLACEHOLDER_ID)
                     env["event_id"] = event_id_for(department, mapping.name, identity, env)
             except (RowError, Rejected) as exc:
-                rejected_lines.append((line, exc.reason, raw))
+                rejected_lines.append((line, exc.reason, raw_text(raw)))
                 continue
             if ledger is not None and env["event_id"] in ledger:
                 pub.skipped_duplicate()
@@ -239,7 +256,7 @@ def import_file(
     failed_raw: dict[int, str] = {}
     if report.failed:  # re-read for the few rows that failed instead of keeping every row in memory
         wanted = {ln for ln, _ in report.failed}
-        failed_raw = {line: raw for line, _, raw, _ in READERS[fmt](path) if line in wanted}
+        failed_raw = {line: raw_text(raw) for line, _, raw, _ in READERS[fmt](path) if line in wanted}
     summary.failed_path = _write_side(path, ".failed.csv",
                                       [(ln, why, failed_raw.get(ln, "")) for ln, why in report.failed])
     return summary

@@ -203,6 +203,27 @@ def _convert_raw(f: Field, row: dict[str, Any], typ_default: str | None = None) 
         return obj or None
     raw = row.get(f.column)
     typ = f.type if f.type != "str" or typ_default is None else typ_default
+    if type(raw) is str:  # the common case (CSV, JSONL): fast paths that give the same results
+        t = raw.strip()
+        if not t:
+            return None
+        if f.values is not None and typ != "list":
+            if t not in f.values:
+                raise RowError(f"column {f.column}: a value is not one this mapping knows")
+            return f.values[t]
+        if typ == "str":
+            return t
+        if typ == "date" and len(t) == 10 and t[4] == "-" and t[7] == "-":
+            try:
+                return date.fromisoformat(t).isoformat()
+            except ValueError:
+                raise RowError(f"column {f.column}: not a valid date") from None
+        if typ == "datetime" and len(t) == 19 and t[10] == " " and t[4] == "-":
+            try:
+                datetime.fromisoformat(t)
+            except ValueError:
+                raise RowError(f"column {f.column}: not a valid datetime") from None
+            return f"{t[:10]}T{t[11:]}{f.tz}"
     if typ == "members":
         if raw in (None, "", []):
             return None
