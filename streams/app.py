@@ -227,6 +227,8 @@ def create_app(
             counters["duplicates"] += result.duplicates
             counters["dead"] += len(result.dead)
 
+    app.fupin_agent = fold  # type: ignore[attr-defined]
+
     def local_state(hid: str) -> dict | None:
         _current_event.set(None)
         raw = table.get(hid.encode())
