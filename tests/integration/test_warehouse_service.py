@@ -100,3 +100,34 @@ def test_second_owner_is_refused(service, tmp_path):
     assert "already runs" in again.stderr
     info = json.loads(service_file(svc).read_text())
     assert info["url"].startswith("http://127.0.0.1:")
+
+
+@pytest.mark.slow
+def test_dbt_build_while_the_sink_ingests(service, broker_settings):
+    """The `build` job (dbt, in the owning process) runs while the service's sink keeps landing events."""
+    svc, _, _ = service
+    reader = open_reader(svc)
+    n = 60_000
+    publish(broker_settings.broker_bootstrap, broker_settings, sample_messages(5_000, seed=21))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and reader.query("SELECT count() FROM events_latest")[0][0] < 5_000:
+        time.sleep(0.5)
+    stop = threading.Event()
+
+    def produce() -> None:
+        c = 0
+        while not stop.is_set() and c < 10:
+            publish(broker_settings.broker_bootstrap, broker_settings,
+                    (m for i, m in enumerate(sample_messages(n, seed=22)) if i % 10 == c))  # fmt: skip
+            c += 1
+            time.sleep(1.0)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    before = reader.query("SELECT count() FROM events_latest")[0][0]
+    result = run_job(svc, "build")
+    during = reader.query("SELECT count() FROM events_latest")[0][0]
+    stop.set()
+    producer.join()
+    assert result["success"], result.get("failed") or result.get("error")
+    assert during > before, "the sink should keep ingesting while dbt builds"
