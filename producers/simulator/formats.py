@@ -259,11 +259,11 @@ def as_row(h, on, kind, batch, finding=None, satisfied=None):
 # -- the files -----------------------------------------------------------------------------------
 @dataclass
 class Files:
-    rows: dict[str, list[tuple[str, object]]] = field(default_factory=lambda: {k: [] for k in LAYOUTS})
+    rows: dict[str, list[tuple[str, object, bool]]] = field(default_factory=lambda: {k: [] for k in LAYOUTS})
     bad: list[tuple[str, str, str]] = field(default_factory=list)  # (file, serial, kind)
 
-    def add(self, fmt: str, rec: str, row: object) -> None:
-        self.rows[fmt].append((rec, row))
+    def add(self, fmt: str, rec: str, row: object, late: bool = False) -> None:
+        self.rows[fmt].append((rec, row, late))
 
     def finalize(self, rng: random.Random, bad_share: float) -> dict[str, list[object]]:
         """Rows per layout in recording order with serial numbers, bad input mixed in."""
@@ -272,9 +272,11 @@ class Files:
             rows = self.rows[key]
             rows.sort(key=lambda x: x[0])
             final: list[object] = []
-            for i, (_, row) in enumerate(rows):
+            for i, (_, row, late) in enumerate(rows):
                 serial = f"{layout.serial_prefix}{i + 1:09d}"
                 final.append({layout.columns[0]: serial, **row} if isinstance(row, dict) else (serial, *row))
+                if late:
+                    self.bad.append((layout.path, serial, "late"))
             n_bad = round(len(final) * bad_share * 3 / 4)  # the fourth kind, late rows, came from the model
             extra = len(final)
             for j in range(n_bad):

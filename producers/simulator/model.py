@@ -103,12 +103,12 @@ class CountyModel:
         end = date(year, m1, 28) if m1 < 12 else date(year, 12, 31)
         return start + timedelta(days=self.rng.randrange((end - start).days + 1))
 
-    def _rec(self, occurred: date) -> str:
+    def _rec(self, occurred: date) -> tuple[str, bool]:
         """The department's recording time (local, +08:00): days after, or long after (late)."""
         r = self.rng
         late = r.random() < self.late_share
         d = occurred + timedelta(days=r.randrange(200, 700) if late else r.randrange(0, 8))
-        return f"{d:%Y-%m-%d} {r.randrange(8, 18):02d}:{r.randrange(60):02d}:{r.randrange(60):02d}"
+        return f"{d:%Y-%m-%d} {r.randrange(8, 18):02d}:{r.randrange(60):02d}:{r.randrange(60):02d}", late
 
     def _seen(self, h: Household, on: date) -> None:
         if h.first_seen is None or on < h.first_seen:
@@ -120,12 +120,12 @@ class CountyModel:
     def _emit(self, fmt: str, h: Household, on: date, row: tuple | dict) -> str:
         """Record one row of format ``fmt`` (the row holds the recording time); returns it."""
         self._seen(h, on)
-        rec = self._rec(on)
+        rec, late = self._rec(on)
         if isinstance(row, dict):
             row["录入时间"] = rec
         else:
             row = (rec, *row)
-        self.files.add(fmt, rec, row)
+        self.files.add(fmt, rec, row, late)
         return rec
 
     # -- population ------------------------------------------------------------------------------
@@ -240,6 +240,15 @@ class CountyModel:
                 self._left(h, p, self._day(year, 2, 11), "death")
             elif 22 <= age <= 30 and p.relation in ("child", "grandchild") and r.random() < 0.04:
                 self._left(h, p, self._day(year, 2, 11), "marriage_out" if r.random() < 0.7 else "move_out")
+        sons = [p for p in h.living(date(year, 1, 1)) if p.relation == "child" and p.sex == "M"
+                and 23 <= year - p.birth.year <= 32]
+        if sons and r.random() < 0.05:
+            on = self._day(year, 2, 11)
+            born = date(sons[0].birth.year + r.randint(-3, 2), r.randint(1, 12), r.randint(1, 28))
+            bride = Person(self._rid("431224"[:4] + f"{r.randint(21, 30):02d}", born, "F"), self._name(), born, "F",
+                           "other", r.choice(["normal", "normal", "skilled"]), joined=on)
+            h.members.append(bride)
+            self._joined(h, bride, "marriage_in")
         mothers = [p for p in h.living(date(year, 1, 1)) if p.sex == "F" and 21 <= year - p.birth.year <= 40]
         if mothers and r.random() < 0.06:
             born = self._day(year, 1, 10)
@@ -426,6 +435,10 @@ class CountyModel:
                 assist = round(total * r.uniform(0.05, 0.15), 2) if poor else 0.0
                 oop = round(total - basic - critical - assist, 2)
                 self._emit("hi_settlements", h, on, F.hi_settle(h, on, p, total, basic, critical, assist, oop))
+                if oop > 5000 and r.random() < 0.4:
+                    d = on + timedelta(days=r.randrange(15, 60))
+                    self._emit("civil_affairs", h, d, F.ca_row(h, d, p, "temporary_assistance_granted",
+                                                               amount=float(min(20000, round(oop * 0.3, -2) + 500))))
 
     def _education(self, h: Household, year: int, aid: bool) -> None:
         r = self.rng

@@ -72,7 +72,7 @@ def _bad_serials(county: Path) -> dict[str, set[str]]:
     bad = defaultdict(set)
     with (county / "truth" / "bad_rows.csv").open() as fh:
         for row in csv.DictReader(fh):
-            if row["kind"] != "duplicate":
+            if row["kind"] in ("malformed", "unknown_type"):
                 bad[row["file"]].add(row["serial"])
     return bad
 
