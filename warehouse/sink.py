@@ -142,8 +142,8 @@ def event_row(raw: bytes, topic: str, partition: int, offset: int, now: datetime
 def status_row(raw: bytes, now: datetime) -> tuple:
     doc = _json_object(raw, "status document")
     version = doc.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
-        raise Rejected(f"version: expected a non-negative integer, got {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or not (0 <= version < 2**63):
+        raise Rejected(f"version: expected a non-negative 64-bit integer, got {version!r}")
     last = doc.get("last_occurred_at")
     return (
         _text(doc, "household_id"),
