@@ -225,3 +225,36 @@ def test_reference_load_validates_then_copies(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["reference", "load", str(DEFAULTS_DIR)])
     assert (tmp_path / "data" / "reference" / "lines.csv").read_bytes() == (DEFAULTS_DIR / "lines.csv").read_bytes()
     assert result.exit_code == 0 or "files copied" in result.output, result.output
+
+
+def test_failed_deliveries_are_reported_and_kept_for_a_rerun(tmp_path):
+    """A broker that goes away: the events sent after it are reported failed, in <file>.failed.csv."""
+    from fupin.broker import free_port, start_broker
+    from producers.sdk import make_producer
+
+    port = free_port()
+    proc = start_broker(port, tmp_path / "broker.log")
+    try:
+        settings = _settings(tmp_path, f"127.0.0.1:{port}")
+        producer = make_producer(settings, request_timeout_ms=1000, delivery_timeout_ms=2500, linger_ms=0,
+                                 retry_backoff_ms=100, reconnect_backoff_max_ms=200, max_block_ms=3000)
+        pub = Publisher(settings, "water", producer=producer)
+        pub.publish("before", event_type="water_assessed", household_id="H1", region_code="431224104201",
+                    occurred_at="2020-01-01", payload={"safe": True, "issues": []})
+        assert pub.flush().accepted == 1
+        proc.terminate()
+        proc.wait(10)
+        f = tmp_path / "assessments.csv"
+        f.write_text("评价编号,录入时间,业务类型,户编号,行政区划代码,评价日期,是否安全,存在问题\n"
+                     "SL1,2020-01-02 10:00:00,饮水安全评价,H2,431224104201,2020-01-01,否,水质\n", encoding="utf-8")
+        summary = import_file(settings, "water", f, publisher=pub)
+        assert summary.report.accepted == 0 and len(summary.report.failed) == 1
+        line, reason = summary.report.failed[0]
+        assert line == 2 and "delivery failed" in reason
+        with (tmp_path / "assessments.csv.failed.csv").open() as fh:
+            (row,) = list(csv.DictReader(fh))
+        assert row["line"] == "2" and "SL1" in row["row"]
+        producer.close(timeout=1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
