@@ -217,6 +217,7 @@ class Publisher:
         self.topic = department_topic(settings, department)
         self.source_system = source_system or f"{department}-system"
         self.pseudonyms = Pseudonymizer(settings.require("pseudonym_key"))
+        self._lookup = self.pseudonyms.person
         self._validate = _contract().validate if validate else None
         self._contract_error = _contract().ContractError
         self._producer = producer
@@ -254,7 +255,10 @@ class Publisher:
         if "." not in event_type:
             event_type = self._prefix + event_type
         if resident_id is not None:
-            person = self._person(resident_id, "person")
+            try:
+                person = self._lookup(resident_id)
+            except IdentityError as exc:
+                raise Rejected(f"person: {exc.reason}") from None
             person_id = person.person_id
             if event_type == "public_security.person_joined":
                 payload = {"birth_date": person.birth_date, "sex": person.sex, **payload}
