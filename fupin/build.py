@@ -45,7 +45,7 @@ def write_profile(settings: Settings) -> Path:
             "type": "chdb",
             "path": str(Path(settings.chdb_data_path).resolve()),
             "schema": settings.clickhouse_database,
-            "threads": 1,
+            "threads": 4,
         }
     else:
         output = {

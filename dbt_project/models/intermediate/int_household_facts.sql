@@ -12,8 +12,10 @@
 -- facts valid at that date (domain.md, "How status and guarantees follow from events").
 -- Readers use FINAL: an incremental build appends the changed households' new rows.
 
+{#- kind as an Enum8: the many per-kind lambdas compare small integers, not strings -#}
+{% set kinds = ['household_registered', 'member_registered', 'income_assessed', 'household_exited', 'household_returned', 'monitoring_enrolled', 'monitoring_risk_eliminated', 'cadre_assigned', 'cadre_unassigned', 'visit_recorded', 'support_measure_recorded', 'household_checked', 'satisfaction_surveyed', 'dibao_enrolled', 'dibao_terminated', 'tekun_enrolled', 'insurance_enrolled', 'insurance_lapsed', 'student_dropped_out', 'student_returned', 'house_appraised', 'house_renovated', 'household_relocated', 'water_assessed', 'person_joined', 'person_left', 'other'] %}
 {% set ev_type -%}
-Tuple(occ DateTime64(3, \'UTC\'), rec DateTime64(3, \'UTC\'), id String, kind String, person String, region String, s String, n Float64, y Int32, b UInt8, arr Array(String))
+Tuple(occ DateTime64(3, \'UTC\'), d Date, rec DateTime64(3, \'UTC\'), id String, kind Enum8(\'none\' = 0, \'household_registered\' = 1, \'member_registered\' = 2, \'income_assessed\' = 3, \'household_exited\' = 4, \'household_returned\' = 5, \'monitoring_enrolled\' = 6, \'monitoring_risk_eliminated\' = 7, \'cadre_assigned\' = 8, \'cadre_unassigned\' = 9, \'visit_recorded\' = 10, \'support_measure_recorded\' = 11, \'household_checked\' = 12, \'satisfaction_surveyed\' = 13, \'dibao_enrolled\' = 14, \'dibao_terminated\' = 15, \'tekun_enrolled\' = 16, \'insurance_enrolled\' = 17, \'insurance_lapsed\' = 18, \'student_dropped_out\' = 19, \'student_returned\' = 20, \'house_appraised\' = 21, \'house_renovated\' = 22, \'household_relocated\' = 23, \'water_assessed\' = 24, \'person_joined\' = 25, \'person_left\' = 26, \'other\' = 27), person String, region String, s String, n Float64, y Int32, b UInt8, arr Array(String))
 {%- endset %}
 {% set membership = "('member_registered', 'person_joined', 'person_left')" %}
 {% set transitions = "('household_registered', 'household_exited', 'household_returned')" %}
@@ -28,13 +30,33 @@ with events as (
 
 timelines as (
 
+    -- each household's events in valid-time order (the tuple starts with occ, d, rec, id), and
+    -- the same split by concern once, so the per-date work below scans only small arrays
     select
         household_id,
-        arraySort(e -> (e.occ, e.rec, e.id), groupArray(
-            CAST((occurred_at, recorded_at, event_id, kind, person, region_code, s, n, y, b, arr), '{{ ev_type }}')
-        )) as timeline
-    from events
-    group by household_id
+        timeline,
+        arrayFilter(e -> e.kind in {{ transitions }}, timeline) as tl_status,
+        arrayFilter(e -> e.kind in {{ membership }}, timeline) as tl_member,
+        arrayFilter(e -> e.kind in ('insurance_enrolled', 'insurance_lapsed'), timeline) as tl_insurance,
+        arrayFilter(e -> e.kind in ('student_dropped_out', 'student_returned'), timeline) as tl_school,
+        arrayFilter(e -> e.kind = 'income_assessed', timeline) as tl_income,
+        arrayFilter(e -> e.kind in ('house_appraised', 'house_renovated', 'household_relocated'), timeline) as tl_housing,
+        arrayFilter(e -> e.kind = 'water_assessed', timeline) as tl_water,
+        arrayFilter(e -> e.kind in ('monitoring_enrolled', 'monitoring_risk_eliminated'), timeline) as tl_monitoring,
+        arrayFilter(e -> e.kind in ('dibao_enrolled', 'dibao_terminated', 'tekun_enrolled'), timeline) as tl_assistance,
+        arrayFilter(e -> e.kind in ('cadre_assigned', 'cadre_unassigned', 'visit_recorded'), timeline) as tl_support,
+        arrayFilter(e -> e.kind in ('household_checked', 'satisfaction_surveyed'), timeline) as tl_assessment
+    from (
+        select
+            household_id,
+            arraySort(groupArray(
+                CAST((occurred_at, toDate(occurred_at), recorded_at, event_id,
+                      if(kind in ('{{ kinds | join("', '") }}'), kind, 'other'), person, region_code, s, n, y, b, arr),
+                     '{{ ev_type }}')
+            )) as timeline
+        from events
+        group by household_id
+    )
 
 ),
 
@@ -43,10 +65,25 @@ at_date as (
     select
         household_id,
         reference_date,
-        arrayFilter(e -> toDate(e.occ) <= reference_date, timeline) as evs
+        arrayLast(e -> e.d <= reference_date, timeline) as last_event,
+        arrayFilter(e -> e.d <= reference_date, tl_status) as evs_status,
+        arrayFilter(e -> e.d <= reference_date, tl_member) as evs_member,
+        arrayFilter(e -> e.d <= reference_date and e.y = toYear(reference_date), tl_insurance) as evs_insurance,
+        arrayFilter(e -> e.d <= reference_date, tl_school) as evs_school,
+        arrayFilter(e -> e.d <= reference_date, tl_income) as evs_income,
+        arrayFilter(e -> e.d <= reference_date, tl_support) as evs_support,
+        arrayLast(e -> e.d <= reference_date, tl_housing) as housing,
+        arrayLast(e -> e.d <= reference_date, tl_water) as water,
+        arrayLast(e -> e.d <= reference_date, tl_monitoring) as monitoring,
+        arrayLast(e -> e.d <= reference_date and e.kind = 'monitoring_enrolled', tl_monitoring) as monitoring_enrolment,
+        arrayLast(e -> e.d <= reference_date and e.kind in ('dibao_enrolled', 'dibao_terminated'), tl_assistance) as dibao,
+        arrayExists(e -> e.d <= reference_date and e.kind = 'tekun_enrolled', tl_assistance) as on_tekun,
+        arrayLast(e -> e.d <= reference_date and e.kind = 'household_checked', tl_assessment) as check_event,
+        arrayLast(e -> e.d <= reference_date and e.kind = 'satisfaction_surveyed', tl_assessment) as survey
     from timelines
     array join {{ reference_dates_array() }} as reference_date
-    where length(evs) > 0
+    -- the household exists at the date once its first event is valid
+    where timeline[1].d <= reference_date
 
 ),
 
@@ -55,7 +92,10 @@ folded as (
     select
         household_id,
         reference_date,
-        evs,
+        last_event,
+        housing, water, monitoring, monitoring_enrolment, dibao, on_tekun, check_event, survey,
+        evs_status,
+        evs_income,
         -- base status by valid-time replay; invalid transitions counted; a return applied in the period
         arrayFold((acc, e) -> multiIf(
             e.kind = 'household_registered',
@@ -64,34 +104,23 @@ folded as (
                 if(acc.1 in ('poor', 'returned'), ('exited', acc.2, acc.3), (acc.1, toUInt32(acc.2 + 1), acc.3)),
             e.kind = 'household_returned',
                 if(acc.1 = 'exited',
-                   ('returned', acc.2, if(toDate(e.occ) >= {{ period_start() }}, toUInt8(1), acc.3)),
+                   ('returned', acc.2, if(e.d >= {{ period_start() }}, toUInt8(1), acc.3)),
                    (acc.1, toUInt32(acc.2 + 1), acc.3)),
-            acc), evs, CAST(('non_registered', 0, 0), 'Tuple(String, UInt32, UInt8)')) as fold,
-        -- region after relocations: a relocation moves the household to its new village
-        arrayLast(e -> 1, evs) as last_event,
-        arrayLast(e -> e.kind = 'household_relocated' or e.region != '', evs) as last_region_event,
-        -- members living at the date
-        arrayDistinct(arrayMap(e -> e.person, arrayFilter(e -> e.kind in {{ membership }} and e.person != '', evs))) as persons,
-        arrayFilter(p -> arrayLast(e -> e.kind in {{ membership }} and e.person = p, evs).kind != 'person_left', persons) as living,
+            acc), evs_status, CAST(('non_registered', 0, 0), 'Tuple(String, UInt32, UInt8)')) as fold,
+        -- members living at the date: the latest membership fact of each person is not a departure
+        arrayDistinct(arrayMap(e -> e.person, arrayFilter(e -> e.person != '', evs_member))) as persons,
+        arrayFilter(p -> arrayLast(e -> e.person = p, evs_member).kind != 'person_left', persons) as living,
         -- medical insurance for the year of the date, per living member: index of the latest fact
-        arrayMap(p -> arrayLastIndex(e -> e.kind = 'insurance_enrolled' and e.person = p and e.y = toYear(reference_date), evs), living) as enrolled_idx,
-        arrayMap(p -> arrayLastIndex(e -> e.kind = 'insurance_lapsed' and e.person = p and e.y = toYear(reference_date), evs), living) as lapsed_idx,
+        arrayMap(p -> arrayLastIndex(e -> e.kind = 'insurance_enrolled' and e.person = p, evs_insurance), living) as enrolled_idx,
+        arrayMap(p -> arrayLastIndex(e -> e.kind = 'insurance_lapsed' and e.person = p, evs_insurance), living) as lapsed_idx,
         -- compulsory-stage dropouts with no later return, per living member
-        arrayMap(p -> arrayLastIndex(e -> e.kind = 'student_dropped_out' and e.person = p and e.s in ('primary', 'junior_middle'), evs), living) as dropout_idx,
-        arrayMap(p -> arrayLastIndex(e -> e.kind = 'student_returned' and e.person = p, evs), living) as return_idx,
-        arrayLast(e -> e.kind = 'income_assessed', evs) as income,
-        arrayLast(e -> e.kind in ('house_appraised', 'house_renovated', 'household_relocated'), evs) as housing,
-        arrayLast(e -> e.kind = 'water_assessed', evs) as water,
-        arrayLast(e -> e.kind in ('monitoring_enrolled', 'monitoring_risk_eliminated'), evs) as monitoring,
-        arrayLast(e -> e.kind = 'monitoring_enrolled', evs) as monitoring_enrolment,
-        arrayLast(e -> e.kind in ('dibao_enrolled', 'dibao_terminated'), evs) as dibao,
-        arrayExists(e -> e.kind = 'tekun_enrolled', evs) as on_tekun,
-        arrayLast(e -> e.kind = 'household_registered', evs) as registration,
-        arrayLast(e -> e.kind = 'household_checked', evs) as check_event,
-        arrayLast(e -> e.kind = 'satisfaction_surveyed', evs) as survey,
-        arrayDistinct(arrayMap(e -> e.s, arrayFilter(e -> e.kind in ('cadre_assigned', 'cadre_unassigned'), evs))) as cadres_seen,
-        arrayFilter(c -> arrayLast(e -> e.kind in ('cadre_assigned', 'cadre_unassigned') and e.s = c, evs).kind = 'cadre_assigned', cadres_seen) as active_cadres,
-        arrayDistinct(arrayMap(e -> toStartOfMonth(e.occ), arrayFilter(e -> e.kind = 'visit_recorded' and toDate(e.occ) >= {{ period_start() }}, evs))) as months_visited,
+        arrayMap(p -> arrayLastIndex(e -> e.kind = 'student_dropped_out' and e.person = p and e.s in ('primary', 'junior_middle'), evs_school), living) as dropout_idx,
+        arrayMap(p -> arrayLastIndex(e -> e.kind = 'student_returned' and e.person = p, evs_school), living) as return_idx,
+        arrayLast(e -> 1, evs_income) as income,
+        arrayLast(e -> e.kind = 'household_registered', evs_status) as registration,
+        arrayDistinct(arrayMap(e -> e.s, arrayFilter(e -> e.kind != 'visit_recorded', evs_support))) as cadres_seen,
+        arrayFilter(c -> arrayLast(e -> e.kind != 'visit_recorded' and e.s = c, evs_support).kind = 'cadre_assigned', cadres_seen) as active_cadres,
+        arrayDistinct(arrayMap(e -> toStartOfMonth(e.d), arrayFilter(e -> e.kind = 'visit_recorded' and e.d >= {{ period_start() }}, evs_support))) as months_visited,
         arrayFilter(m -> m >= {{ period_start() }} and toLastDayOfMonth(m) <= reference_date,
             arrayMap(i -> addMonths(toStartOfMonth({{ period_start() }}), i),
                 range(toUInt32(greatest(dateDiff('month', {{ period_start() }}, reference_date) + 1, 0))))) as months_required
@@ -105,7 +134,7 @@ facts as (
         household_id,
         reference_date,
         toUInt8(reference_date = {{ as_of_date() }}) as is_census_date,
-        if(last_region_event.kind = 'household_relocated', last_region_event.s, last_region_event.region) as region_code,
+        if(last_event.kind = 'household_relocated', last_event.s, last_event.region) as region_code,
         fold.1 as status,
         toUInt8(fold.1 in ('poor', 'returned', 'exited')) as is_registered,
         toUInt8(fold.1 in ('poor', 'returned')) as is_remaining_poor,
@@ -115,14 +144,14 @@ facts as (
         toUInt32(arrayCount((a, b) -> a > b, enrolled_idx, lapsed_idx)) as persons_insured,
         toUInt32(arrayCount((a, b) -> b > a, enrolled_idx, lapsed_idx)) as persons_lapsed,
         toUInt32(arrayCount((a, b) -> a > b, dropout_idx, return_idx)) as compulsory_dropouts,
-        if(income.kind = '', NULL, income.n) as income_per_capita,
-        if(income.kind = '', NULL, income.y) as income_year,
-        arrayLast(e -> e.kind = 'income_assessed' and e.y = income.y - 1, evs).n as income_prev_raw,
-        arrayExists(e -> e.kind = 'income_assessed' and e.y = income.y - 1, evs) as has_income_prev,
-        if(housing.kind = '', NULL, if(housing.kind = 'household_relocated', 'A', housing.s)) as house_grade,
-        if(water.kind = '', NULL, water.b) as water_safe,
-        if(monitoring_enrolment.kind = '', NULL, monitoring_enrolment.s) as monitoring_category,
-        multiIf(monitoring_enrolment.kind = '', NULL,
+        if(income.kind = 'none', NULL, income.n) as income_per_capita,
+        if(income.kind = 'none', NULL, income.y) as income_year,
+        arrayLast(e -> e.y = income.y - 1, evs_income).n as income_prev_raw,
+        arrayExists(e -> e.y = income.y - 1, evs_income) as has_income_prev,
+        if(housing.kind = 'none', NULL, if(housing.kind = 'household_relocated', 'A', housing.s)) as house_grade,
+        if(water.kind = 'none', NULL, water.b) as water_safe,
+        if(monitoring_enrolment.kind = 'none', NULL, monitoring_enrolment.s) as monitoring_category,
+        multiIf(monitoring_enrolment.kind = 'none', NULL,
                 monitoring.kind = 'monitoring_enrolled', 'open', 'eliminated') as monitoring_risk_state,
         toUInt8(dibao.kind = 'dibao_enrolled') as on_dibao,
         toUInt8(on_tekun) as on_tekun,
@@ -131,16 +160,16 @@ facts as (
         toUInt8(length(active_cadres) > 0) as has_cadre,
         toUInt32(length(months_required)) as visit_months_required,
         if(length(months_required) = 0, NULL, toUInt8(arrayAll(m -> has(months_visited, m), months_required))) as visits_compliant,
-        if(check_event.kind = '', NULL, check_event.s) as check_finding,
-        if(check_event.kind = '', NULL,
+        if(check_event.kind = 'none', NULL, check_event.s) as check_finding,
+        if(check_event.kind = 'none', NULL,
            arrayFold((acc, e) -> multiIf(
                 e.kind = 'household_registered' and acc = 'non_registered', 'poor',
                 e.kind = 'household_exited' and acc in ('poor', 'returned'), 'exited',
                 e.kind = 'household_returned' and acc = 'exited', 'returned',
                 acc),
-              arrayFilter(e -> e.kind in {{ transitions }} and e.occ <= check_event.occ, evs),
+              arrayFilter(e -> e.occ <= check_event.occ, evs_status),
               'non_registered')) as status_at_check,
-        if(survey.kind = '', NULL, survey.b) as satisfied
+        if(survey.kind = 'none', NULL, survey.b) as satisfied
     from folded
 
 ),
