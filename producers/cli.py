@@ -62,6 +62,7 @@ def _summary_json(summary) -> dict:
 def publish(ctx: click.Context, department: str, files: tuple[Path, ...], mapping: Path | None, no_ledger: bool,
             as_json: bool) -> None:
     """Publish a department's export file to its topic: rows that fail go to <file>.rejects.csv."""
+    from producers.importers import FileFormatError
     from producers.importers.mapping import MappingError
 
     settings = settings_from(ctx)
@@ -69,7 +70,7 @@ def publish(ctx: click.Context, department: str, files: tuple[Path, ...], mappin
     for path in files:
         try:
             summary = run_import(settings, department, path, mapping, not no_ledger, as_json)
-        except (MappingError, FileNotFoundError, SettingsError) as exc:
+        except (MappingError, FileFormatError, FileNotFoundError, SettingsError) as exc:
             raise click.ClickException(str(exc)) from exc
         failed += len(summary.report.failed)
         if as_json:

@@ -66,8 +66,15 @@ def raw_text(raw: Any) -> str:
     return orjson.dumps([c if isinstance(c, int | float | str) or c is None else str(c) for c in raw]).decode()
 
 
-def read_csv(path: Path) -> Iterator[Row]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+class FileFormatError(ValueError):
+    """A file that cannot be read (wrong encoding, not a workbook): the import stops with this error.
+
+    Rows sent before the error keep their deterministic ids, so a re-run after the fix counts
+    them once."""
+
+
+def read_csv(path: Path, encoding: str = "utf-8-sig") -> Iterator[Row]:
+    with path.open(newline="", encoding=encoding) as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if not header:
@@ -84,7 +91,7 @@ def read_csv(path: Path) -> Iterator[Row]:
             yield line, dict(zip(header, cells, strict=True)), cells, None
 
 
-def read_jsonl(path: Path) -> Iterator[Row]:
+def read_jsonl(path: Path, encoding: str = "utf-8") -> Iterator[Row]:
     with path.open("rb") as fh:
         for line, data in enumerate(fh, start=1):
             text = data.strip()
@@ -101,10 +108,13 @@ def read_jsonl(path: Path) -> Iterator[Row]:
             yield line, obj, text, None
 
 
-def read_xlsx(path: Path) -> Iterator[Row]:
+def read_xlsx(path: Path, encoding: str = "") -> Iterator[Row]:
     from openpyxl import load_workbook
 
-    wb = load_workbook(path, read_only=True, data_only=True)
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises several types for a file that is not a workbook
+        raise FileFormatError(f"{path.name}: not a readable .xlsx workbook ({type(exc).__name__})") from None
     try:
         ws = wb.worksheets[0]
         rows = ws.iter_rows(values_only=True)
@@ -121,7 +131,7 @@ def read_xlsx(path: Path) -> Iterator[Row]:
         wb.close()
 
 
-READERS: dict[str, Callable[[Path], Iterator[Row]]] = {"csv": read_csv, "jsonl": read_jsonl, "xlsx": read_xlsx}
+READERS: dict[str, Callable[..., Iterator[Row]]] = {"csv": read_csv, "jsonl": read_jsonl, "xlsx": read_xlsx}
 
 
 def is_envelope_file(path: Path) -> bool:
@@ -210,6 +220,7 @@ def import_file(
             raise MappingError(f"mapping {mapping.name} reads {fmt} files; {path.name} is not one")
     else:
         fmt = "jsonl"
+    encoding = mapping.encoding if isinstance(mapping, Mapping) else "utf-8"
     own = publisher is None
     pub = publisher or Publisher(settings, department, mapping.source_system if isinstance(mapping, Mapping) else None)
     summary = ImportSummary(path, "envelopes" if envelopes else mapping.name)
@@ -217,7 +228,7 @@ def import_file(
     pub.track_ids = ledger is not None
     rejected_lines: list[tuple[int, str, str]] = []
     try:
-        for line, row, raw, error in READERS[fmt](path):
+        for line, row, raw, error in _read(fmt, path, encoding):
             summary.rows += 1
             if progress is not None and summary.rows % 1000 == 0:
                 progress(1000)
@@ -256,10 +267,21 @@ def import_file(
     failed_raw: dict[int, str] = {}
     if report.failed:  # re-read for the few rows that failed instead of keeping every row in memory
         wanted = {ln for ln, _ in report.failed}
-        failed_raw = {line: raw_text(raw) for line, _, raw, _ in READERS[fmt](path) if line in wanted}
+        failed_raw = {line: raw_text(raw) for line, _, raw, _ in _read(fmt, path, encoding) if line in wanted}
     summary.failed_path = _write_side(path, ".failed.csv",
                                       [(ln, why, failed_raw.get(ln, "")) for ln, why in report.failed])
     return summary
+
+
+def _read(fmt: str, path: Path, encoding: str) -> Iterator[Row]:
+    """The reader of ``fmt``; an undecodable file is a FileFormatError naming the encoding."""
+    try:
+        yield from READERS[fmt](path, encoding) if encoding else READERS[fmt](path)
+    except UnicodeDecodeError as exc:
+        raise FileFormatError(
+            f"{path.name}: not valid {encoding or 'UTF-8'} text at byte {exc.start}; "
+            "set 'encoding' in the mapping (e.g. gbk)"
+        ) from None
 
 
 def _write_side(path: Path, suffix: str, rows: list[tuple[Any, str, str]]) -> Path | None:

@@ -87,6 +87,7 @@ class Mapping:
     person_events: frozenset[str]
     payload: dict[str, dict[str, Field]]
     drop: list[str]
+    encoding: str = "utf-8-sig"
 
     @classmethod
     def load(cls, path: Path | str) -> Mapping:
@@ -115,6 +116,7 @@ class Mapping:
             record_id=doc.get("record_id"), event_type=et, envelope=envelope,
             person_events=frozenset(t if "." in t else f"{doc['department']}.{t}" for t in doc.get("person_events", [])),
             payload=payload, drop=list(doc.get("drop", [])),
+            encoding=str(doc.get("encoding", "utf-8-sig" if doc["format"] == "csv" else "utf-8")),
         )
 
     def columns(self) -> set[str]:

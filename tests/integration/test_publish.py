@@ -258,3 +258,18 @@ def test_failed_deliveries_are_reported_and_kept_for_a_rerun(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_file_in_another_encoding_is_a_clear_error(tmp_path, broker, monkeypatch):
+    settings = _settings(tmp_path, broker)
+    monkeypatch.setenv("FUPIN_BROKER_BOOTSTRAP", broker)
+    monkeypatch.setenv("FUPIN_TOPIC_PREFIX", settings.topic_prefix)
+    monkeypatch.setenv("FUPIN_DATA_DIR", str(settings.data_dir))
+    f = tmp_path / "assessments.csv"
+    f.write_bytes("评价编号,录入时间,业务类型,户编号,行政区划代码,评价日期,是否安全,存在问题\n".encode("gbk"))
+    result = CliRunner().invoke(cli, ["publish", "-d", "water", "-f", str(f)])
+    assert result.exit_code == 1 and "set 'encoding' in the mapping" in result.output
+    x = tmp_path / "houses.xlsx"
+    x.write_bytes(b"not a workbook")
+    result = CliRunner().invoke(cli, ["publish", "-d", "housing", "-f", str(x)])
+    assert result.exit_code == 1 and "not a readable .xlsx workbook" in result.output
