@@ -122,3 +122,75 @@ def test_reference_errors_name_file_line_and_column(tmp_path):
     assert "no monitoring line before 2020" in joined
     assert "regions.csv line" in joined and "parent_code: 431224999 is not in regions.csv" in joined
     assert "population.csv: file missing" in joined
+
+
+def test_truth_equals_the_domain_fold_of_the_imported_events(county, settings):
+    """Fold the events the files turn into (bad rows rejected, duplicates once) by valid time with
+    the rules of domain.md: the result must be the simulator's truth, row for row."""
+    from datetime import date
+
+    from fupin.timeutil import parse_instant
+
+    events: dict[str, dict] = {}
+    for layout in LAYOUTS.values():
+        path = county / layout.path
+        mapping = find_mapping(layout.department, path)
+        pub = Publisher(settings, layout.department, mapping.source_system)
+        for _, row, _, _ in READERS[mapping.format](path):
+            try:
+                identity, fields = mapping.convert(row)
+                env = pub.build(**fields, event_id="00000000-0000-4000-8000-000000000000")
+            except (RowError, Rejected):
+                continue
+            env["event_id"] = event_id_for(layout.department, mapping.name, identity, env)
+            events[env["event_id"]] = env
+    by_household = defaultdict(list)
+    for env in events.values():
+        by_household[env["household_id"]].append(env)
+    with (county / "truth" / "households.csv").open() as fh:
+        truth = {(r["household_id"], int(r["year"])): r for r in csv.DictReader(fh)}
+    folded = {}
+    transitions = {"household_registered": ({"non_registered"}, "poor"),
+                   "household_exited": ({"poor", "returned"}, "exited"),
+                   "household_returned": ({"exited"}, "returned")}
+    for hid, evs in by_household.items():
+        evs.sort(key=lambda e: (parse_instant(e["occurred_at"]), parse_instant(e["recorded_at"]), e["event_id"]))
+        status, region = "non_registered", evs[0]["region_code"]
+        members, left, cadres = set(), set(), set()
+        category = state = income = ""
+        i = 0
+        for year in range(2016, 2022):
+            end = parse_instant(date(year, 12, 31))
+            while i < len(evs) and parse_instant(evs[i]["occurred_at"]) <= end:
+                e = evs[i]
+                i += 1
+                name, p = e["event_type"].split(".")[1], e["payload"]
+                if name in transitions and status in transitions[name][0]:
+                    status = transitions[name][1]
+                if name == "household_registered":
+                    members.update(m["person_id"] for m in p["members"])
+                elif name == "person_joined":
+                    members.add(e["person_id"])
+                    left.discard(e["person_id"])
+                elif name == "person_left":
+                    left.add(e["person_id"])
+                elif name == "monitoring_enrolled":
+                    category, state = p["category"], "open"
+                elif name == "monitoring_risk_eliminated" and category:
+                    state = "eliminated"
+                elif name == "income_assessed":
+                    income = f"{p['net_income_per_capita']:.2f}"
+                elif name == "cadre_assigned":
+                    cadres.add(p["cadre_id"])
+                elif name == "cadre_unassigned":
+                    cadres.discard(p["cadre_id"])
+                elif name == "household_relocated":
+                    region = p["new_region_code"]
+            if i > 0:
+                folded[(hid, year)] = {"household_id": hid, "year": str(year), "region_code": region,
+                                       "status": status, "living_members": str(len(members - left)),
+                                       "monitoring_category": category, "monitoring_state": state,
+                                       "income_per_capita": income, "has_cadre": str(int(bool(cadres)))}
+    assert folded.keys() == truth.keys()
+    mismatches = [(k, folded[k], truth[k]) for k in truth if folded[k] != truth[k]]
+    assert mismatches == []
