@@ -210,7 +210,6 @@ class Publisher:
         source_system: str | None = None,
         *,
         producer: Any = None,
-        validate: bool = True,
     ) -> None:
         self.settings = settings
         self.department = department
@@ -218,7 +217,7 @@ class Publisher:
         self.source_system = source_system or f"{department}-system"
         self.pseudonyms = Pseudonymizer(settings.require("pseudonym_key"))
         self._lookup = self.pseudonyms.person
-        self._validate = _contract().validate if validate else None
+        self._validate = _contract().validate
         self._contract_error = _contract().ContractError
         self._producer = producer
         self._own_producer = producer is None
@@ -261,7 +260,8 @@ class Publisher:
                 raise Rejected(f"person: {exc.reason}") from None
             person_id = person.person_id
             if event_type == "public_security.person_joined":
-                payload = {"birth_date": person.birth_date, "sex": person.sex, **payload}
+                # The ID is authoritative for birth date and sex, as for registered members.
+                payload = {**payload, "birth_date": person.birth_date, "sex": person.sex}
         if "members" in payload:
             members = payload["members"]
             if isinstance(members, list):
@@ -279,11 +279,10 @@ class Publisher:
             "recorded_at": recorded_at or self._clock.now(),
             "payload": payload,
         }
-        if self._validate is not None:
-            try:
-                self._validate(envelope)
-            except self._contract_error as exc:
-                raise Rejected(getattr(exc, "reason", str(exc))) from None
+        try:
+            self._validate(envelope)
+        except self._contract_error as exc:
+            raise Rejected(getattr(exc, "reason", str(exc))) from None
         return envelope
 
     def _person(self, raw: str, what: str):
@@ -304,15 +303,17 @@ class Publisher:
 
     def check(self, envelope: dict[str, Any]) -> None:
         """Contract validation plus the department match; raises :class:`Rejected`."""
+        if not isinstance(envelope, dict):
+            raise Rejected("not a JSON object")
         if envelope.get("department") != self.department:
             raise Rejected(
-                f"department {envelope.get('department')!r} does not match the publisher's {self.department!r}"
+                f"department {str(envelope.get('department'))[:40]!r} does not match the publisher's "
+                f"{self.department!r}"
             )
-        if self._validate is not None:
-            try:
-                self._validate(envelope)
-            except self._contract_error as exc:
-                raise Rejected(getattr(exc, "reason", str(exc))) from None
+        try:
+            self._validate(envelope)
+        except self._contract_error as exc:
+            raise Rejected(getattr(exc, "reason", str(exc))) from None
 
     # -- sending ---------------------------------------------------------------------------------
     def publish(self, ref: Any = None, /, **fields: Any) -> bool:
@@ -328,8 +329,6 @@ class Publisher:
     def publish_envelope(self, envelope: dict[str, Any], ref: Any = None) -> bool:
         """Send an envelope taken as it is (JSONL of contract envelopes), after validation."""
         try:
-            if not isinstance(envelope, dict):
-                raise Rejected("not a JSON object")
             self.check(envelope)
         except Rejected as exc:
             self._reject(ref, exc.reason)
