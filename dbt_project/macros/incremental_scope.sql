@@ -1,7 +1,7 @@
 {# Incremental household facts: recompute only households with events landed since the last build. #}
 
 {% macro facts_watermark_sql() -%}
-  (select max(source_watermark) from {{ this }})
+  coalesce((select max(source_watermark) from {{ this }}), toDateTime64(0, 3, 'UTC'))
 {%- endmacro %}
 
 {# Filter on a household_id column: every household on a full build, the changed ones otherwise. #}

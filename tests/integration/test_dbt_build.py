@@ -208,6 +208,13 @@ def test_build_census_assessment_consistency(wh, settings):
     assert c["totals_check_passed"] == 1
     assert all(r["totals_check_passed"] == 1 for r in mart(wh, settings, "consistency", "township").values())
 
+    # another reference date: the facts are rebuilt for it, the census keeps both dates
+    assert run_build_job(wh, settings, as_of_date="2020-06-30")["success"]
+    earlier = mart(wh, settings, "census", "village", d="2020-06-30")
+    assert earlier[V1]["exited_households"] == 1  # H1 exited on 1 June, relocated only in August
+    assert V2 not in earlier  # nobody lived in V2 yet
+    assert mart(wh, settings, "census", "village")[V2]["exited_households"] == 1
+
     # dbt docs describe every mart column
     assert result["docs"] and (dbt_dir(settings) / "target" / "index.html").exists()
     catalog = json.loads((dbt_dir(settings) / "target" / "catalog.json").read_text())
