@@ -23,6 +23,7 @@ from typing import Any
 
 import faust
 import orjson
+from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 
 from fupin import contract, topics
@@ -264,8 +265,16 @@ def create_app(
     app.fupin_agent = fold  # type: ignore[attr-defined]
 
     def local_state(hid: str) -> dict | None:
+        """The household's state if this worker owns its partition now (else another worker does)."""
+        key = hid.encode()
+        partition = (murmur2(key) & 0x7FFFFFFF) % settings.topic_partitions
+        changelog = table.changelog_topic.get_topic_name()
+        if not any(
+            tp.partition == partition and tp.topic == changelog for tp in app.assignor.assigned_actives()
+        ):
+            return None
         _current_event.set(None)
-        raw = table.get(hid.encode())
+        raw = table.get(key)
         return orjson.loads(raw) if raw else None
 
     @app.page("/household/{hid}")

@@ -201,8 +201,62 @@ def test_simulator_events_in_status_and_alerts_out(stream_settings, tmp_path):
             assert h["fupin.source_topic"] == water and h["fupin.source"] == "streams"
             assert h["fupin.reason"] and int(h["fupin.source_offset"]) >= 0 and h["fupin.time"].endswith("Z")
             assert int(h["fupin.source_partition"]) in range(s.topic_partitions)
+        # The CLI answers from the live state.
+        hid = sorted(want_docs)[0]
+        shown = json.loads(cli(s, "household", "show", hid, "--json"))
+        assert without_clock(shown) == without_clock(want_docs[hid])
+        assert "guarantee income" in cli(s, "household", "explain", hid)
+        explained = json.loads(cli(s, "household", "explain", hid, "--json"))
+        assert explained["last_event_id"] == want_docs[hid]["last_event_id"]
+        region = "4312241042"
+        listed = json.loads(cli(s, "alerts", "--open", "--region", region, "--json"))
+        assert {(r["household_id"], r["rule"]) for r in listed} == {
+            (h, rule)
+            for h, d in want_docs.items()
+            if d["region_code"].startswith(region)
+            for rule in d["open_alerts"]
+        }
     finally:
         worker.stop()
+
+
+def cli(settings, *args: str) -> str:
+    env = dict(os.environ, FUPIN_DATA_DIR=str(settings.data_dir))
+    done = subprocess.run([FUPIN, *args], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_two_workers_share_the_partitions(stream_settings, tmp_path):
+    s = stream_settings
+    events = synthetic.with_disorder(synthetic.generate(80, seed=31))
+    want_docs, _ = expected(s, events)
+    workers = [Worker(s, name, tmp_path / f"{name}.log") for name in ("a", "b")]
+    try:
+        publish(s, events)
+        got = wait_for_statuses(s, want_docs, workers[0].proc)
+        assert got == {h: without_clock(d) for h, d in want_docs.items()}
+        deadline = time.monotonic() + WAIT
+        per_worker = [len(_households_of(s, name)) for name in ("a", "b")]
+        while 0 in per_worker and time.monotonic() < deadline:  # both in the group, once it settles
+            time.sleep(1.0)
+            per_worker = [len(_households_of(s, name)) for name in ("a", "b")]
+        assert all(per_worker) and sum(per_worker) == len(want_docs)  # each household on exactly one worker
+        hid = sorted(want_docs)[-1]
+        assert without_clock(json.loads(cli(s, "household", "show", hid, "--json"))) == without_clock(
+            want_docs[hid]
+        )
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def _households_of(settings, name: str) -> list:
+    import urllib.request
+
+    info = json.loads((Path(settings.data_dir) / f"stream-{name}.json").read_text())
+    with urllib.request.urlopen(f"{info['url']}/households", timeout=60) as resp:
+        return json.loads(resp.read())["households"]
 
 
 def test_worker_killed_mid_run_ends_like_an_uninterrupted_run(stream_settings, tmp_path):
