@@ -109,7 +109,7 @@ def run_dbt(settings: Settings, args: list[str], progress: Callable[[str], None]
         str(directory / "target"),
         "--log-path",
         str(directory / "logs"),
-        "--quiet" if progress is None else "--no-quiet",
+        "--quiet",  # progress comes through the callback, not dbt's own console log
     ]
     return dbtRunner(callbacks=callbacks).invoke(full)
 
@@ -253,6 +253,13 @@ def format_rows(names: list[str], rows: list[tuple], fmt: str) -> str:
 # Commands
 
 
+def _owner_is_here(settings: Settings) -> bool:
+    """Whether this process may open the warehouse itself (no embedded service owns chdb)."""
+    from fupin.stack import service_url
+
+    return settings.mode != "embedded" or service_url(settings) is None
+
+
 def _run_job(settings: Settings, name: str, **params: Any) -> dict[str, Any]:
     from warehouse.service import run_job
 
@@ -275,16 +282,24 @@ def build(
     except ValueError as exc:
         raise click.ClickException(f"bad --date or --cutoff: {exc}") from exc
     click.echo(f"dbt build {json.dumps(params) if params else '(D = today, no cut-off)'} ...")
-    result = _run_job(
-        settings,
-        "build",
-        as_of_date=params.get("as_of_date"),
-        cutoff=params.get("cutoff"),
-        full_refresh=full_refresh,
-        docs=True,
-    )
-    for node in result.get("nodes", []):
-        click.echo(f"  {node['status']:<8} {node['type']:<6} {node['name']}  ({node['seconds']:.1f}s)")
+    job = {
+        "as_of_date": params.get("as_of_date"),
+        "cutoff": params.get("cutoff"),
+        "full_refresh": full_refresh,
+    }
+    if _owner_is_here(settings):
+        # no warehouse service owns chdb (or server mode): build here and show dbt's progress live
+        from warehouse.client import connect
+
+        wh = connect(settings)
+        try:
+            result = run_build_job(wh, settings, docs=True, progress=lambda m: click.echo(f"  {m}"), **job)
+        finally:
+            wh.close()
+    else:
+        result = _run_job(settings, "build", docs=True, **job)
+        for node in result.get("nodes", []):
+            click.echo(f"  {node['status']:<8} {node['type']:<9} {node['name']}  ({node['seconds']:.1f}s)")
     click.echo(
         f"dbt build {'passed' if result.get('success') else 'FAILED'} in {result.get('seconds', 0):.1f}s"
     )
@@ -301,9 +316,11 @@ def build(
     click.echo("data-quality checkpoint ...")
     check = _run_job(settings, "check")
     ok = bool(check.get("success"))
+    for failure in check.get("critical_failures", [])[:20]:
+        click.echo(f"  critical: {json.dumps(failure, default=str, ensure_ascii=False)[:300]}", err=True)
     click.echo(
         f"checkpoint {'passed' if ok else 'FAILED'}"
-        + (f"; data docs: {check['docs']}" if check.get("docs") else "")
+        + (f"; data docs: {check['data_docs']}" if check.get("data_docs") else "")
     )
     if not ok:
         ctx.exit(1)
