@@ -24,6 +24,8 @@ N = int(os.environ.get("BENCH_EVENTS", "200000"))
 RATE = int(os.environ.get("BENCH_RATE", "2000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
 BATCH = int(os.environ.get("BENCH_BATCH", "20000"))
+#: Decoder processes (0: the sink thread decodes). On the two shared cores here 0 measured best.
+DECODERS = int(os.environ.get("BENCH_DECODERS", "0"))
 
 _tmp = Path(tempfile.mkdtemp(prefix="fupin-bench-sink-"))
 os.environ["FUPIN_CHDB_PATH"] = str(_tmp / "chdb")
@@ -71,7 +73,9 @@ def raw_rate(settings, n: int) -> float:
 
 
 def sink_rate(wh, settings, n: int) -> tuple[float, Sink]:
-    sink = Sink(wh, settings, settings.broker_bootstrap, batch_size=BATCH, batch_seconds=1.0)
+    sink = Sink(
+        wh, settings, settings.broker_bootstrap, batch_size=BATCH, batch_seconds=1.0, decoders=DECODERS
+    )
     thread = threading.Thread(target=sink.run, daemon=True)
     thread.start()
     while sink.progress.messages < n:
@@ -149,7 +153,8 @@ def main() -> None:
         print(f"raw kafka-python consumer: {raw:,.0f} events/s")
         rate, sink = sink_rate(wh, settings, N)
         stored = wh.query("SELECT count() FROM events_latest")[0][0]
-        print(f"sink into chdb:            {rate:,.0f} events/s ({stored:,} rows in events_latest)")
+        print(f"sink into chdb:            {rate:,.0f} events/s ({stored:,} rows in events_latest; "
+              f"{DECODERS} decoder process(es))")  # fmt: skip
         ratio = rate / raw
         print(f"sink/raw ratio:            {ratio:.2f} (target >= 0.7: {'met' if ratio >= 0.7 else 'NOT met'}); "
               f"sink >= 100,000 events/s: {'met' if rate >= 100_000 else 'NOT met'}")  # fmt: skip

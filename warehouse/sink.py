@@ -297,6 +297,27 @@ def sink_topics(settings: Settings) -> list[str]:
     ]
 
 
+def decode_events(
+    items: list[tuple[bytes, str, int, int]], now: datetime
+) -> tuple[bytes, int, list[tuple[int, str]]]:
+    """Decode and validate input-topic messages into JSONCompactEachRow lines (runs in a decoder process).
+
+    Returns the lines, how many, and (index, reason) of the messages rejected (dead letters).
+    """
+    from warehouse.client import _dumps
+
+    lines: list[bytes] = []
+    rejected: list[tuple[int, str]] = []
+    for i, (raw, topic, partition, offset) in enumerate(items):
+        try:
+            lines.append(_dumps(event_row(raw, topic, partition, offset, now)))
+        except Rejected as exc:
+            rejected.append((i, str(exc.args[0])))
+        except UnicodeDecodeError as exc:
+            rejected.append((i, f"not UTF-8: {exc}"))
+    return b"\n".join(lines), len(lines), rejected
+
+
 @dataclass
 class Batch:
     """Rows of consecutive messages, per table, with the offset span they came from."""
@@ -310,6 +331,29 @@ class Batch:
     opened_at: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
+    #: Events handed to decoder processes: (future, records), resolved before the batch is written.
+    pending: list[tuple[Any, list[Any], datetime]] = field(default_factory=list)
+    event_lines: list[bytes] = field(default_factory=list)
+    event_count: int = 0
+
+    def resolve(self) -> None:
+        """Collect the decoders' results in order (decoding here if a decoder process failed)."""
+        for future, records, now in self.pending:
+            items = [(r.value, r.topic, r.partition, r.offset) for r in records]
+            try:
+                lines, n, rejected = future.result()
+            except Exception as exc:  # a broken pool must not lose the batch
+                log.warning("decoder process failed (%s): decoding in the sink thread", exc)
+                lines, n, rejected = decode_events(items, now)
+            if n:
+                self.event_lines.append(lines)
+                self.event_count += n
+            for i, reason in rejected:
+                r = records[i]
+                self.rows["dead_letters"].append(
+                    rejected_row(r.value, r.key, r.topic, r.partition, r.offset, reason, now)
+                )
+        self.pending = []
 
     def note(self, topic: str, partition: int, offset: int) -> None:
         rng = self.ranges.get((topic, partition))
@@ -328,6 +372,12 @@ class Batch:
 
     def write(self, warehouse: Warehouse) -> None:
         """Insert every table's rows (each table at most once per batch); raises WarehouseError."""
+        if self.event_lines and "events" not in self.written:
+            data = b"\n".join(self.event_lines)
+            if self.rows["events"]:
+                data += b"\n" + b"\n".join(orjson.dumps(r) for r in self.rows["events"])
+            warehouse.insert_json_lines("events", EVENT_COLUMNS, data, self.token("events"))
+            self.written.add("events")
         for table, rows in self.rows.items():
             if rows and table not in self.written:
                 warehouse.insert(table, TABLE_COLUMNS[table], rows, dedup_token=self.token(table))
@@ -357,6 +407,7 @@ class Sink:
         max_backoff: float = 10.0,
         on_flush: Callable[[SinkProgress], None] | None = None,
         idle_exit: float | None = None,
+        decoders: int = 0,
     ) -> None:
         self.warehouse = warehouse
         self.settings = settings
@@ -368,6 +419,10 @@ class Sink:
         self.on_flush = on_flush
         #: Stop after this many seconds without a message once partitions are assigned (drain mode).
         self.idle_exit = idle_exit
+        #: Decoder processes for input-topic events (0: decode in this thread). Only where the
+        #: warehouse takes pre-serialised rows (chdb): validation is the sink's main CPU cost.
+        self.decoders = decoders if hasattr(warehouse, "insert_json_lines") else 0
+        self._pool = None
         self.progress = SinkProgress()
         self.stop_event = threading.Event()
         self._status, self._alerts, self._dead = (
@@ -440,8 +495,9 @@ class Sink:
         p.messages += batch.count
         for table, rows in batch.rows.items():
             p.rows[table] += len(rows)
+        p.rows["events"] += batch.event_count
         p.dead_letters += len(batch.rows["dead_letters"])
-        p.note_flush(sum(len(r) for r in batch.rows.values()))
+        p.note_flush(sum(len(r) for r in batch.rows.values()) + batch.event_count)
         for (t, part), off in offsets.items():
             p.committed[f"{t}[{part}]"] = off
         p.last_error = None
@@ -478,6 +534,7 @@ class Sink:
         """Write a batch in this thread and commit it; False (batch kept) when the warehouse refused."""
         if batch.count == 0:
             return True
+        batch.resolve()
         try:
             batch.write(self.warehouse)
         except WarehouseError as exc:
@@ -502,6 +559,7 @@ class Sink:
             log.warning("warehouse write failed, consumption paused: %s", b.error)
 
     def _submit(self) -> None:
+        self._batch.resolve()
         self._inflight, self._batch = self._batch, Batch()
         self._queue.put(self._inflight)
 
@@ -546,10 +604,28 @@ class Sink:
     def _poll(self, consumer, timeout_ms: int) -> int:
         got = 0
         now = datetime.now(UTC)  # one receipt time per poll: ingested_at
-        for records in consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size).values():
-            got += len(records)
-            for record in records:
-                self.add(record, now)
+        polled = consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
+        if self._pool is None:
+            for records in polled.values():
+                got += len(records)
+                for record in records:
+                    self.add(record, now)
+        else:
+            events: list[Any] = []
+            inputs, batch = self._inputs, self._batch
+            for records in polled.values():
+                got += len(records)
+                for record in records:
+                    if record.topic in inputs and record.value is not None:
+                        events.append(record)
+                        batch.note(record.topic, record.partition, record.offset)
+                    else:
+                        self.add(record, now)
+            step = 2000
+            for i in range(0, len(events), step):
+                chunk = events[i : i + step]
+                items = [(r.value, r.topic, r.partition, r.offset) for r in chunk]
+                batch.pending.append((self._pool.submit(decode_events, items, now), chunk, now))
         if got and self.progress.first_record_at is None:
             self.progress.first_record_at = time.monotonic()
         return got
@@ -572,6 +648,14 @@ class Sink:
 
         writer = threading.Thread(target=self._writer, name="sink-writer", daemon=True)
         writer.start()
+        if self.decoders > 0:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # spawn, not fork: this process runs threads (chdb, kafka) that a fork would copy mid-state.
+            self._pool = ProcessPoolExecutor(self.decoders, mp_context=multiprocessing.get_context("spawn"))
+            for _ in range(self.decoders):
+                self._pool.submit(decode_events, [], datetime.now(UTC))  # start them during the group join
         consumer = self._make_consumer()
         consumer.subscribe(sink_topics(self.settings), listener=Listener())
         backoff = 0.5
@@ -615,6 +699,9 @@ class Sink:
             self._queue.put(None)
             writer.join(30)
             consumer.close(autocommit=False)
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
         return self.progress
 
 

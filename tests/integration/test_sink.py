@@ -43,7 +43,8 @@ def run_until(sink: Sink, done, timeout: float = 90.0) -> None:
     assert not thread.is_alive()
 
 
-def test_exactly_once_and_dead_letters(broker_settings, wh):
+@pytest.mark.parametrize("decoders", [0, 1], ids=["in-thread", "decoder-process"])
+def test_exactly_once_and_dead_letters(broker_settings, wh, decoders):
     s = broker_settings
     n = 3000
     publish(s.broker_bootstrap, s, sample_messages(n, households=200))
@@ -86,7 +87,7 @@ def test_exactly_once_and_dead_letters(broker_settings, wh):
     producer.close()
     total = n + 3 + 2 + 4 + 1
 
-    sink = Sink(wh, s, s.broker_bootstrap, batch_size=1000, batch_seconds=0.3)
+    sink = Sink(wh, s, s.broker_bootstrap, batch_size=1000, batch_seconds=0.3, decoders=decoders)
     run_until(sink, lambda: sink.progress.messages >= total)
     assert sink.progress.messages == total
     assert count(wh, "events_latest") == n
@@ -115,7 +116,7 @@ def test_exactly_once_and_dead_letters(broker_settings, wh):
     assert committed == total - 0  # next offsets summed over partitions = messages per partition
     # The same events again: consumed, still exactly n.
     publish(s.broker_bootstrap, s, sample_messages(n, households=200))
-    again = Sink(wh, s, s.broker_bootstrap, batch_size=1000, batch_seconds=0.3)
+    again = Sink(wh, s, s.broker_bootstrap, batch_size=1000, batch_seconds=0.3, decoders=decoders)
     run_until(again, lambda: again.progress.messages >= n)
     assert again.progress.messages == n
     assert count(wh, "events_latest") == n
