@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -297,6 +298,11 @@ def sink_topics(settings: Settings) -> list[str]:
     ]
 
 
+def _fingerprint(record: Any) -> str:
+    """Which message sits at an offset: its timestamp and a checksum of its value."""
+    return f"{record.timestamp}/{zlib.crc32(record.value or b'')}"
+
+
 def decode_events(
     items: list[tuple[bytes, str, int, int]], now: datetime
 ) -> tuple[bytes, int, list[tuple[int, str]]]:
@@ -323,9 +329,9 @@ class Batch:
     """Rows of consecutive messages, per table, with the offset span they came from."""
 
     rows: dict[str, list[tuple]] = field(default_factory=lambda: {t: [] for t in TABLE_COLUMNS})
-    ranges: dict[tuple[str, int], list[int]] = field(
-        default_factory=dict
-    )  # (topic, partition) -> [first, last]
+    #: (topic, partition) -> [first offset, last offset, first fingerprint, last fingerprint]
+    ranges: dict[tuple[str, int], list[Any]] = field(default_factory=dict)
+    _last: dict[tuple[str, int], Any] = field(default_factory=dict)
     written: set[str] = field(default_factory=set)
     count: int = 0
     opened_at: float | None = None
@@ -355,19 +361,30 @@ class Batch:
                 )
         self.pending = []
 
-    def note(self, topic: str, partition: int, offset: int) -> None:
-        rng = self.ranges.get((topic, partition))
+    def note(self, record: Any) -> None:
+        key = (record.topic, record.partition)
+        rng = self.ranges.get(key)
         if rng is None:
-            self.ranges[(topic, partition)] = [offset, offset]
+            self.ranges[key] = [record.offset, record.offset, _fingerprint(record), ""]
         else:
-            rng[1] = offset
+            rng[1] = record.offset
+            rng[3] = ""
+            self._last[key] = record
         self.count += 1
         if self.opened_at is None:
             self.opened_at = time.monotonic()
 
     def token(self, table: str) -> str:
-        """Same batch, same token: a retried insert of it is deduplicated by ClickHouse."""
-        spans = ",".join(f"{t}:{p}:{a}-{b}" for (t, p), (a, b) in sorted(self.ranges.items()))
+        """Same messages, same token: a retried insert of the batch is deduplicated by ClickHouse.
+
+        Offsets alone would not do: the embedded broker starts them from zero again after a
+        restart, so the first and last message of each span are fingerprinted too.
+        """
+        for key, last in self._last.items():
+            self.ranges[key][3] = _fingerprint(last)
+        spans = ",".join(
+            f"{t}:{p}:{a}-{b}:{fa}:{fb}" for (t, p), (a, b, fa, fb) in sorted(self.ranges.items())
+        )
         return f"sink:{table}:" + hashlib.sha256(spans.encode()).hexdigest()[:32]
 
     def write(self, warehouse: Warehouse) -> None:
@@ -385,7 +402,7 @@ class Batch:
 
     def offsets(self) -> dict[tuple[str, int], int]:
         """The offsets to commit once the batch is written: the next one to read per partition."""
-        return {tp: last + 1 for tp, (_, last) in self.ranges.items()}
+        return {tp: rng[1] + 1 for tp, rng in self.ranges.items()}
 
 
 class Sink:
@@ -465,7 +482,7 @@ class Sink:
             rows["dead_letters"].append(
                 rejected_row(raw, record.key, topic, partition, offset, str(reason), now)
             )
-        self._batch.note(topic, partition, offset)
+        self._batch.note(record)
 
     def due(self) -> bool:
         b = self._batch
@@ -618,7 +635,7 @@ class Sink:
                 for record in records:
                     if record.topic in inputs and record.value is not None:
                         events.append(record)
-                        batch.note(record.topic, record.partition, record.offset)
+                        batch.note(record)
                     else:
                         self.add(record, now)
             step = 2000
