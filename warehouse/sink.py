@@ -11,6 +11,7 @@ message that breaks the contract becomes a dead letter (source ``sink``), never 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import queue
@@ -663,6 +664,15 @@ class Sink:
                 if sink.progress.paused and assigned:
                     consumer.pause(*assigned)
 
+        # A new run re-reads from the committed offsets: nothing of an earlier, failed run carries over.
+        self._batch, self._inflight, self._failed = Batch(), None, None
+        self.progress.paused = False
+        consumer = self._make_consumer()
+        try:
+            consumer.subscribe(sink_topics(self.settings), listener=Listener())
+        except Exception:
+            consumer.close(autocommit=False)
+            raise
         writer = threading.Thread(target=self._writer, name="sink-writer", daemon=True)
         writer.start()
         if self.decoders > 0:
@@ -673,8 +683,6 @@ class Sink:
             self._pool = ProcessPoolExecutor(self.decoders, mp_context=multiprocessing.get_context("spawn"))
             for _ in range(self.decoders):
                 self._pool.submit(decode_events, [], datetime.now(UTC))  # start them during the group join
-        consumer = self._make_consumer()
-        consumer.subscribe(sink_topics(self.settings), listener=Listener())
         backoff = 0.5
         idle_since = time.monotonic()
         try:
@@ -712,7 +720,8 @@ class Sink:
                     break
                 time.sleep(0.5)
         finally:
-            self._settle(consumer, wait=True)
+            with contextlib.suppress(Exception):  # the first error is the one to report
+                self._settle(consumer, wait=True)
             self._queue.put(None)
             writer.join(30)
             consumer.close(autocommit=False)
