@@ -43,6 +43,10 @@ class Warehouse(Protocol):
 
     def query_dicts(self, sql: str, params: dict[str, Any] | None = None) -> list[dict]: ...
 
+    def query_columns(
+        self, sql: str, params: dict[str, Any] | None = None
+    ) -> tuple[list[str], list[tuple]]: ...
+
     def query_df(self, sql: str, params: dict[str, Any] | None = None): ...
 
     def insert(
