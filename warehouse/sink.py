@@ -363,15 +363,22 @@ class Batch:
         self.pending = []
 
     def note(self, record: Any) -> None:
-        key = (record.topic, record.partition)
+        self.note_span([record])
+
+    def note_span(self, records: list[Any]) -> None:
+        """Consecutive records of one partition joined the batch."""
+        first, last = records[0], records[-1]
+        key = (first.topic, first.partition)
         rng = self.ranges.get(key)
         if rng is None:
-            self.ranges[key] = [record.offset, record.offset, _fingerprint(record), ""]
+            self.ranges[key] = [first.offset, last.offset, _fingerprint(first), ""]
+            if last is not first:
+                self._last[key] = last
         else:
-            rng[1] = record.offset
+            rng[1] = last.offset
             rng[3] = ""
-            self._last[key] = record
-        self.count += 1
+            self._last[key] = last
+        self.count += len(records)
         if self.opened_at is None:
             self.opened_at = time.monotonic()
 
@@ -455,7 +462,7 @@ class Sink:
         self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
 
     # -- rows ----------------------------------------------------------------------------------
-    def add(self, record: Any, now: datetime | None = None) -> None:
+    def add(self, record: Any, now: datetime | None = None, note: bool = True) -> None:
         """Turn one consumer record into a row of the right table (or a dead letter)."""
         now = now or datetime.now(UTC)
         topic, partition, offset, raw = record.topic, record.partition, record.offset, record.value
@@ -483,7 +490,8 @@ class Sink:
             rows["dead_letters"].append(
                 rejected_row(raw, record.key, topic, partition, offset, str(reason), now)
             )
-        self._batch.note(record)
+        if note:
+            self._batch.note(record)
 
     def due(self) -> bool:
         b = self._batch
@@ -624,21 +632,40 @@ class Sink:
         now = datetime.now(UTC)  # one receipt time per poll: ingested_at
         polled = consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
         if self._pool is None:
+            batch = self._batch
+            events, dead = batch.rows["events"], batch.rows["dead_letters"]
             for records in polled.values():
+                if not records:
+                    continue
                 got += len(records)
-                for record in records:
-                    self.add(record, now)
+                topic = records[0].topic
+                if topic in self._inputs:  # the hot path: department events
+                    for r in records:
+                        try:
+                            if r.value is None:
+                                raise Rejected("empty message value")
+                            events.append(event_row(r.value, topic, r.partition, r.offset, now))
+                        except Rejected as exc:
+                            dead.append(
+                                rejected_row(r.value, r.key, topic, r.partition, r.offset, exc.args[0], now)
+                            )
+                else:
+                    for r in records:
+                        self.add(r, now, note=False)
+                batch.note_span(records)
         else:
             events: list[Any] = []
             inputs, batch = self._inputs, self._batch
             for records in polled.values():
+                if not records:
+                    continue
                 got += len(records)
                 for record in records:
                     if record.topic in inputs and record.value is not None:
                         events.append(record)
-                        batch.note(record)
                     else:
-                        self.add(record, now)
+                        self.add(record, now, note=False)
+                batch.note_span(records)
             step = 2000
             for i in range(0, len(events), step):
                 chunk = events[i : i + step]
