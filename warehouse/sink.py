@@ -299,6 +299,11 @@ def sink_topics(settings: Settings) -> list[str]:
     ]
 
 
+def _unexpected(exc: Exception) -> str:
+    log.exception("a message the sink could not read went to the dead letters")
+    return f"the sink could not read it: {type(exc).__name__}: {exc}"
+
+
 def _fingerprint(record: Any) -> str:
     """Which message sits at an offset: its timestamp and a checksum of its value."""
     return f"{record.timestamp}/{zlib.crc32(record.value or b'')}"
@@ -320,8 +325,8 @@ def decode_events(
             lines.append(_dumps(event_row(raw, topic, partition, offset, now)))
         except Rejected as exc:
             rejected.append((i, str(exc.args[0])))
-        except UnicodeDecodeError as exc:
-            rejected.append((i, f"not UTF-8: {exc}"))
+        except Exception as exc:  # a message must never stop the sink
+            rejected.append((i, _unexpected(exc)))
     return b"\n".join(lines), len(lines), rejected
 
 
@@ -485,8 +490,13 @@ class Sink:
                 )
             else:
                 raise Rejected(f"the sink does not read topic {topic}")
-        except (Rejected, UnicodeDecodeError) as exc:
-            reason = exc.args[0] if isinstance(exc, Rejected) else f"not UTF-8: {exc}"
+        except Exception as exc:  # Rejected (bad input), or anything a message provokes: never stop
+            if isinstance(exc, Rejected):
+                reason = exc.args[0]
+            elif isinstance(exc, UnicodeDecodeError):
+                reason = f"not UTF-8: {exc}"
+            else:
+                reason = _unexpected(exc)
             rows["dead_letters"].append(
                 rejected_row(raw, record.key, topic, partition, offset, str(reason), now)
             )
@@ -645,9 +655,10 @@ class Sink:
                             if r.value is None:
                                 raise Rejected("empty message value")
                             events.append(event_row(r.value, topic, r.partition, r.offset, now))
-                        except Rejected as exc:
+                        except Exception as exc:  # bad input, or anything a message provokes: never stop
+                            reason = exc.args[0] if isinstance(exc, Rejected) else _unexpected(exc)
                             dead.append(
-                                rejected_row(r.value, r.key, topic, r.partition, r.offset, exc.args[0], now)
+                                rejected_row(r.value, r.key, topic, r.partition, r.offset, reason, now)
                             )
                 else:
                     for r in records:
