@@ -96,7 +96,7 @@ async def latency_phase(bootstrap: str, settings, events: list[dict], rate: floa
     """Publish at ``rate`` events/s; return event -> alert delays for the alerts they raised."""
     sent_at: dict[str, float] = {}
     delays: list[float] = []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=20)
     await consumer.start()
     tps = [TopicPartition(alerts_topic(settings), p) for p in range(settings.topic_partitions)]
     consumer.assign(tps)

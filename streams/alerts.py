@@ -59,7 +59,7 @@ def _income_fact(state: dict[str, Any]) -> tuple[int, float] | None:
     return (inc[1], inc[2]) if inc else None
 
 
-def income_below_monitoring_line(state: dict, lines: Lines, th: Thresholds) -> dict | None:
+def income_below_monitoring_line(state: dict, living: list, lines: Lines, th: Thresholds) -> dict | None:
     if status_of(state) not in ("exited", "non_registered"):
         return None
     fact = _income_fact(state)
@@ -71,9 +71,9 @@ def income_below_monitoring_line(state: dict, lines: Lines, th: Thresholds) -> d
     return {"per_capita": fact[1], "year": fact[0], "monitoring_line": line}
 
 
-def medical_burden(state: dict, lines: Lines, th: Thresholds) -> dict | None:
+def medical_burden(state: dict, living: list, lines: Lines, th: Thresholds) -> dict | None:
     fact = _income_fact(state)
-    annual = fact[1] * len(living_members(state)) if fact else None
+    annual = fact[1] * len(living) if fact else None
     elim = state.get("mon_elim")
     for year, stays in sorted(state.get("hosp", {}).items()):
         total = 0.0
@@ -88,33 +88,33 @@ def medical_burden(state: dict, lines: Lines, th: Thresholds) -> dict | None:
     return None
 
 
-def education_dropout(state: dict, lines: Lines, th: Thresholds) -> dict | None:
-    for pid, p in living_members(state):
+def education_dropout(state: dict, living: list, lines: Lines, th: Thresholds) -> dict | None:
+    for pid, p in living:
         edu = p.get("edu")
         if edu and edu[1] == "student_dropped_out" and edu[2] in COMPULSORY_STAGES:
             return {"person_id": pid, "stage": edu[2]}
     return None
 
 
-def medical_insurance_gap(state: dict, lines: Lines, th: Thresholds) -> dict | None:
-    for pid, p in living_members(state):
+def medical_insurance_gap(state: dict, living: list, lines: Lines, th: Thresholds) -> dict | None:
+    for pid, p in living:
         ins = p.get("ins")
         if ins and ins[1] == "lapsed":
             return {"person_id": pid, "year": ins[2]}
     return None
 
 
-def unsafe_housing(state: dict, lines: Lines, th: Thresholds) -> dict | None:
+def unsafe_housing(state: dict, living: list, lines: Lines, th: Thresholds) -> dict | None:
     house = state.get("house")
     return {"grade": house[1]} if house and house[1] in ("C", "D") else None
 
 
-def unsafe_water(state: dict, lines: Lines, th: Thresholds) -> dict | None:
+def unsafe_water(state: dict, living: list, lines: Lines, th: Thresholds) -> dict | None:
     water = state.get("water")
     return {"safe": False} if water and not water[1] else None
 
 
-def labour_loss(state: dict, lines: Lines, th: Thresholds) -> dict | None:
+def labour_loss(state: dict, living: list, lines: Lines, th: Thresholds) -> dict | None:
     elim = state.get("mon_elim")
     for pid, p in sorted(state["p"].items()):
         if not p.get("m") or p.get("a", [None] * 5)[4] not in WORKING_CAPACITIES:
@@ -125,7 +125,7 @@ def labour_loss(state: dict, lines: Lines, th: Thresholds) -> dict | None:
     return None
 
 
-def dibao_terminated_while_poor(state: dict, lines: Lines, th: Thresholds) -> dict | None:
+def dibao_terminated_while_poor(state: dict, living: list, lines: Lines, th: Thresholds) -> dict | None:
     dibao = state.get("dibao")
     fact = _income_fact(state)
     if not dibao or dibao[1] != "terminated" or fact is None:
@@ -136,7 +136,7 @@ def dibao_terminated_while_poor(state: dict, lines: Lines, th: Thresholds) -> di
     return {"per_capita": fact[1], "year": fact[0], "poverty_line": line}
 
 
-def missed_registration_candidate(state: dict, lines: Lines, th: Thresholds) -> dict | None:
+def missed_registration_candidate(state: dict, living: list, lines: Lines, th: Thresholds) -> dict | None:
     if status_of(state) != "non_registered" or monitoring_open(state):
         return None
     dibao = state.get("dibao")
@@ -152,7 +152,7 @@ def missed_registration_candidate(state: dict, lines: Lines, th: Thresholds) -> 
     return None
 
 
-CONDITIONS: dict[str, Callable[[dict, Lines, Thresholds], dict | None]] = {
+CONDITIONS: dict[str, Callable[[dict, list, Lines, Thresholds], dict | None]] = {
     "income_below_monitoring_line": income_below_monitoring_line,
     "medical_burden": medical_burden,
     "education_dropout": education_dropout,
@@ -169,8 +169,9 @@ assert tuple(CONDITIONS) == RULES
 def holding(state: dict[str, Any], lines: Lines, th: Thresholds) -> dict[str, dict]:
     """The rules whose condition holds on ``state``, with their detail."""
     out = {}
+    living = living_members(state)
     for rule, condition in CONDITIONS.items():
-        detail = condition(state, lines, th)
+        detail = condition(state, living, lines, th)
         if detail is not None:
             out[rule] = detail
     return out

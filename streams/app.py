@@ -130,6 +130,28 @@ class Projector:
         return out
 
 
+#: How long a fetch may wait for data. tansu holds a fetch for its whole wait rather than answering
+#: when data arrives, and Faust asks for 1.5 s: that would be the floor of every alert's latency.
+FETCH_MAX_WAIT_MS = 50
+
+
+def _shorten_fetch_wait() -> None:
+    from faust.transport.drivers import aiokafka as driver
+
+    cls = driver.AIOKafkaConsumerThread
+    if getattr(cls, "_fupin_fetch_wait", None) == FETCH_MAX_WAIT_MS:
+        return
+    original = cls._create_worker_consumer
+
+    def create(self, transport):  # noqa: ANN001, ANN202 - Faust's signature
+        consumer = original(self, transport)
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
+
+    cls._create_worker_consumer = create
+    cls._fupin_fetch_wait = FETCH_MAX_WAIT_MS
+
+
 def worker_dir(settings: Settings, worker: str) -> Path:
     return Path(settings.data_dir) / "streams" / f"worker-{worker}"
 
@@ -146,11 +168,12 @@ def create_app(
     worker: str = "1",
     web_port: int = 6066,
     store: str = "rocksdb://",
-    batch_max: int = 2000,
-    batch_within: float = 0.05,
+    batch_max: int = 5000,
+    batch_within: float = 0.1,
     sender: Sender | None = None,
 ) -> faust.App:
     """The Faust app of one stream worker; ``sender`` replaces the producer in unit tests."""
+    _shorten_fetch_wait()
     lines = load_lines(settings.reference_path)
     projector = Projector(
         settings, lines, Thresholds(settings.medical_burden_share, settings.medical_burden_amount)
@@ -176,7 +199,7 @@ def create_app(
         broker_heartbeat_interval=1,
         broker_max_poll_interval=300,
         consumer_auto_offset_reset="earliest",
-        stream_buffer_maxsize=8192,
+        stream_buffer_maxsize=20000,
         producer_linger=0.005,
         producer_max_batch_size=1_000_000,
         producer_max_request_size=4_000_000,

@@ -90,7 +90,7 @@ def query_households(settings: Settings) -> list[dict[str, Any]]:
 @click.option(
     "--web-port", type=int, default=0, help="Port of the live-query API on 127.0.0.1 (0: a free one)."
 )
-@click.option("--batch", type=int, default=2000, show_default=True, help="Events folded per batch at most.")
+@click.option("--batch", type=int, default=5000, show_default=True, help="Events folded per batch at most.")
 @click.option("--loglevel", default="warning", show_default=True)
 @click.pass_context
 def stream(ctx: click.Context, worker: str, web_port: int, batch: int, loglevel: str) -> None:

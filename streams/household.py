@@ -24,8 +24,9 @@ from streams import alerts, guarantees
 from streams.alerts import Thresholds
 from streams.guarantees import COMPULSORY_STAGES, Lines
 
-#: How many recent event ids a household remembers (fast duplicate check).
-SEEN_LIMIT = 256
+#: How many recent event ids a household remembers: the fast duplicate check (a redelivery after
+#: a crash is recent). Older duplicates still change no fact: equal keys never win.
+SEEN_LIMIT = 64
 STATUSES = ("non_registered", "poor", "exited", "returned")
 #: transition event -> (statuses it may leave, status it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
@@ -35,13 +36,39 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
 }
 
 
+_INSTANTS: dict[str, str] = {}
+
+
+#: Event types whose facts no alert rule reads: after them the rules' verdicts cannot change.
+NO_RISK_FACTS = frozenset(
+    {
+        "cadre_assigned",
+        "cadre_unassigned",
+        "visit_recorded",
+        "support_measure_recorded",
+        "household_checked",
+        "satisfaction_surveyed",
+        "temporary_assistance_granted",
+        "disability_subsidy_granted",
+        "student_aid_granted",
+        "employment_started",
+        "employment_ended",
+    }
+)
+
+
 def instant_text(value: str) -> str:
     """``occurred_at``/``recorded_at`` as fixed-width UTC text (ms), so text order is time order."""
     if len(value) == 10:  # a date alone: 00:00 UTC of that date
         return value + "T00:00:00.000Z"
     if len(value) == 24 and value[-1] == "Z" and value[19] == ".":  # already normal
         return value
-    return iso_utc(parse_instant(value))
+    text = _INSTANTS.get(value)
+    if text is None:
+        if len(_INSTANTS) > 100_000:  # batch imports repeat recording times; keep the cache bounded
+            _INSTANTS.clear()
+        text = _INSTANTS[value] = iso_utc(parse_instant(value))
+    return text
 
 
 def valid_key(envelope: dict[str, Any]) -> str:
@@ -205,9 +232,14 @@ def apply(state: dict[str, Any], env: dict[str, Any], lines: Lines, th: Threshol
         state["last"] = key
     name = env["event_type"].partition(".")[2]
     region = env["payload"]["new_region_code"] if name == "household_relocated" else env["region_code"]
-    if _newer(state["region"], key):
+    held = state["region"]
+    moved = False
+    if _newer(held, key):
+        moved = held is None or held[1] != region
         state["region"] = [key, region]
     _fold_fact(state, env, key)
+    if name in NO_RISK_FACTS and not moved:
+        return Outcome(True)  # nothing a rule reads changed (lines follow the region's province)
     return Outcome(True, _alert_changes(state, env, key, lines, th))
 
 
