@@ -32,9 +32,11 @@
   {%- endif -%}
 {%- endmacro %}
 
-{% macro period_start() -%}
+{# Start of the assessment period ending at a row's reference date: the var, else 1 January of
+   that date's year (so each month end of the series reports its year to date). #}
+{% macro period_start(date_column='reference_date') -%}
   {%- set p = var('period_start', none) -%}
-  {%- if p -%} toDate('{{ p }}') {%- else -%} toStartOfYear({{ as_of_date() }}) {%- endif -%}
+  {%- if p -%} toDate('{{ p }}') {%- else -%} toStartOfYear({{ date_column }}) {%- endif -%}
 {%- endmacro %}
 
 {# Last days of the series months: the `series_months` whole months ending at D. #}
