@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -185,6 +186,7 @@ def main() -> None:
         f"incremental/full = {ratio:.1%} (target ≤ 10 %: {'met' if ratio <= 0.10 else 'MISSED'})"
     )
     wh.close()
+    shutil.rmtree(work, ignore_errors=True)  # gigabytes of generated events
 
 
 if __name__ == "__main__":
