@@ -180,6 +180,14 @@ def main() -> None:
     print("  slowest nodes (incremental): " + ", ".join(f"{x['name']} {x['seconds']:.1f}s" for x in slowest))
     slowest_full = sorted(full["nodes"], key=lambda x: -x["seconds"])[:3]
     print("  slowest nodes (full): " + ", ".join(f"{x['name']} {x['seconds']:.1f}s" for x in slowest_full))
+    for label, res in (("full", full), ("incremental", inc)):
+        by_type: dict[str, float] = {}
+        for node in res["nodes"]:
+            by_type[node["type"]] = by_type.get(node["type"], 0.0) + node["seconds"]
+        print(
+            f"  node seconds by type ({label}, summed over 4 dbt threads): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in sorted(by_type.items()))
+        )
     ratio = inc["seconds"] / full["seconds"]
     print(
         f"full {full['seconds']:.1f} s (target ≤ 120 s: {'met' if full['seconds'] <= 120 else 'MISSED'}); "
