@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import click
@@ -35,37 +34,61 @@ def _fupin(*args: str, env: dict[str, str], check: bool = True, capture: bool = 
     return proc
 
 
-def _health(url: str) -> dict:
-    with urllib.request.urlopen(f"{url}/health", timeout=10) as resp:
-        return json.loads(resp.read())
+_PROGRESS_SQL = """
+SELECT
+    (SELECT count() FROM events_latest) AS events,
+    (SELECT uniqExact(household_id) FROM events_latest) AS households,
+    (SELECT uniqExact(household_id) FROM household_status_history) AS with_status,
+    (SELECT count() FROM alerts) AS alert_messages,
+    (SELECT count() FROM dead_letters) AS dead_letters
+"""
 
 
-def _table_count(health: dict, table: str) -> int:
-    return int(health.get("tables", {}).get(table, 0))
+def _wait_until_settled(settings, expected_events: int, timeout: float) -> None:
+    """Wait until the sink holds every accepted event and every household has a live status."""
+    from warehouse.client import open_reader
 
-
-def _wait_until_settled(url: str, expected_events: int, timeout: float) -> dict:
-    """Wait until the sink holds every accepted event and the stream outputs stop growing."""
     deadline = time.monotonic() + timeout
-    last: tuple[int, int, int] | None = None
+    last: tuple | None = None
     stable_since = time.monotonic()
     while True:
-        health = _health(url)
-        events = _table_count(health, "events")
-        current = (events, _table_count(health, "household_status_history"), _table_count(health, "alerts"))
+        reader = open_reader(settings)
+        try:
+            events, households, with_status, alerts, dead = reader.query(_PROGRESS_SQL)[0]
+        finally:
+            reader.close()
         click.echo(
-            f"  warehouse: {current[0]:,}/{expected_events:,} events, {current[1]:,} status versions, "
-            f"{current[2]:,} alert messages",
+            f"  warehouse: {events:,}/{expected_events:,} events, {with_status:,}/{households:,} households "
+            f"with a live status, {alerts:,} alert messages, {dead:,} dead letters"
         )
+        current = (events, with_status, alerts)
         if current != last:
             last, stable_since = current, time.monotonic()
-        elif events >= expected_events and time.monotonic() - stable_since > 15:
-            return health
+        elif events >= expected_events and with_status >= households and time.monotonic() - stable_since > 10:
+            return
         if time.monotonic() > deadline:
             raise click.ClickException(
                 f"the pipeline did not settle within {timeout:.0f}s ({events} of {expected_events} events landed)"
             )
         time.sleep(5)
+
+
+def _report_missed_thresholds(env: dict[str, str], reference_date: str) -> None:
+    """Name every assessment threshold of indicators.md that a county misses at the reference date."""
+    proc = _fupin("indicators", "--family", "assessment", "--level", "county", "--date", reference_date,
+                  "--format", "json", env=env, capture=True)
+    rows = json.loads(proc.stdout)
+    rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
+    click.secho(f"\nThresholds missed at {reference_date}:", bold=True)
+    missed = 0
+    for row in rows:
+        for column, value in row.items():
+            if column.endswith("_within_threshold") and value in (0, False):
+                indicator = column.removesuffix("_within_threshold")
+                click.echo(f"  county {row['region_code']}: {indicator} = {row.get(indicator, '')}")
+                missed += 1
+    if not missed:
+        click.echo("  none")
 
 
 @click.command()
@@ -107,13 +130,16 @@ def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to
             proc = _fupin("publish", "--department", entry["department"], "--file", str(county / entry["file"]),
                           "--json", env=env, capture=True)
             summary = json.loads(proc.stdout.strip().splitlines()[-1])
-            accepted += int(summary["accepted"])
+            accepted += int(summary["accepted_distinct"])
             click.echo(f"  {entry['department']}: {summary['accepted']:,} accepted, {summary['rejected']:,} rejected")
         click.echo(f"Published {accepted:,} events; waiting for streams and sink …")
-        _wait_until_settled(url, accepted, timeout)
-        _fupin("build", env=env, check=False)
+        _wait_until_settled(settings, accepted, timeout)
+        reference_date = f"{year_to}-12-31"
+        _fupin("build", "--date", reference_date, env=env, check=False)
         for family in ("census", "assessment"):
-            _fupin("indicators", "--family", family, "--level", "county", "--format", "table", env=env)
+            _fupin("indicators", "--family", family, "--level", "county", "--date", reference_date,
+                   "--format", "table", env=env)
+        _report_missed_thresholds(env, reference_date)
         click.echo(f"\nDemo finished in {time.monotonic() - t0:.0f}s.")
         click.echo(f"dbt docs:   {Path('dbt_project/target/index.html').resolve()}")
         click.echo(f"Data Docs:  {(data_dir / 'data_docs' / 'index.html').resolve()}")

@@ -8,6 +8,7 @@ pytest session shares one chdb path; tests isolate themselves with their own dat
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -18,6 +19,11 @@ _SESSION_DIR = Path(tempfile.mkdtemp(prefix="fupin-test-"))
 os.environ.setdefault("FUPIN_DATA_DIR", str(_SESSION_DIR / "data"))
 os.environ.setdefault("FUPIN_CHDB_PATH", str(_SESSION_DIR / "chdb"))
 os.environ.setdefault("FUPIN_PSEUDONYM_KEY", "test-only-pseudonym-key")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Leave no chdb data or broker logs behind in /tmp (a CI machine is reused)."""
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
