@@ -35,6 +35,8 @@ from streams.deadletter import DeadLetter, dead_letter
 from streams.guarantees import Lines, load_lines
 
 TABLE = "households"
+#: Changelog key of the end-of-batch marker: '~' is not allowed in a household id.
+MARK = b"~mark"
 #: (topic, key, value, headers) -> awaitable delivery
 Sender = Callable[[str, bytes | None, bytes | None, list | None], Awaitable[Any]]
 
@@ -216,7 +218,10 @@ def create_app(
     table = app.Table(TABLE, default=None, partitions=settings.topic_partitions, schema=raw)
     # Values are orjson bytes we encode ourselves: the table must not re-encode them as JSON.
     table.key_serializer = table.value_serializer = "raw"
-    table.schema.key_serializer = table.schema.value_serializer = "raw"  # used by changelog recovery
+    table.schema.key_serializer = table.schema.value_serializer = "raw"
+    # Faust built the changelog topic (which recovery decodes with) when the table was added,
+    # still with JSON: build it again with the raw serializers.
+    table.changelog_topic = table._new_changelog_topic()
     status_topic = topics.status_topic(settings)
     alerts_topic = topics.alerts_topic(settings)
     dlq_topic = topics.deadletter_topic(settings)
@@ -262,6 +267,15 @@ def create_app(
             if pending or logged:
                 await asyncio.gather(*pending)  # delivered before the state that produced them
                 logged = await asyncio.gather(*logged)
+            if logged:
+                # tansu reports a partition's end as the first offset of its last batch + 1, so
+                # recovery would stop short of a multi-record batch: close each touched partition
+                # with a one-record batch of its own (a key no household can have, skipped on read).
+                marks = [
+                    await app.producer.send(changelog, MARK, b"{}", partition, None, None)
+                    for partition in {meta.partition for meta in logged}
+                ]
+                logged += await asyncio.gather(*marks)
             t2 = time.perf_counter()
             store = table.data
             for key, value, ref in result.writes:
@@ -321,7 +335,7 @@ def create_app(
         _current_event.set(None)
         rows = []
         for key, raw in table.items():
-            if not raw:
+            if not raw or key == MARK:
                 continue
             state = orjson.loads(raw)
             for rule, (aid, eid, occurred) in state["open"].items():
@@ -341,7 +355,11 @@ def create_app(
     async def households_view(self, request):  # noqa: ANN001
         _current_event.set(None)
         now = iso_utc(utc_now())
-        docs = [household.document(orjson.loads(raw), lines, now) for _key, raw in table.items() if raw]
+        docs = [
+            household.document(orjson.loads(raw), lines, now)
+            for key, raw in table.items()
+            if raw and key != MARK
+        ]
         return self.json({"worker": worker, "households": docs, "counters": counters})
 
     return app

@@ -272,7 +272,8 @@ def test_worker_killed_mid_run_ends_like_an_uninterrupted_run(stream_settings, t
             assert worker.proc.poll() is None
             time.sleep(0.5)
         publish(s, events[half:])
-        time.sleep(0.3)  # into the second half: the kill lands mid-run
+        while time.monotonic() < deadline and _processed(s) <= half:  # into the second half
+            time.sleep(0.05)
         worker.proc.send_signal(signal.SIGKILL)
         worker.proc.wait(30)
     finally:
@@ -297,6 +298,17 @@ def test_worker_killed_mid_run_ends_like_an_uninterrupted_run(stream_settings, t
         restarted.stop()
 
 
+def _processed(settings) -> int:
+    import urllib.request
+
+    try:
+        info = json.loads((Path(settings.data_dir) / "stream-k1.json").read_text())
+        with urllib.request.urlopen(f"{info['url']}/alerts", timeout=10) as resp:
+            return sum(json.loads(resp.read())["counters"].values())
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def _applied(settings) -> bool:
     try:
         return bool(query_households(settings))
@@ -309,3 +321,25 @@ def query_households_safe(settings) -> list:
         return query_households(settings)
     except Exception:
         return []
+
+
+def test_fresh_worker_recovers_the_table_from_the_changelog(stream_settings, tmp_path):
+    s = stream_settings
+    events = synthetic.with_disorder(synthetic.generate(120, seed=41))
+    want_docs, _ = expected(s, events)
+    first = Worker(s, "r1", tmp_path / "r1.log")
+    try:
+        publish(s, events)
+        assert wait_for_statuses(s, want_docs, first.proc) == {
+            h: without_clock(d) for h, d in want_docs.items()
+        }
+    finally:
+        first.stop()
+    # A worker with an empty data dir: its offsets say all is processed, so only the changelog
+    # can give it the households back.
+    second = Worker(s, "r2", tmp_path / "r2.log")
+    try:
+        got = wait_for_statuses(s, want_docs, second.proc)
+        assert got == {h: without_clock(d) for h, d in want_docs.items()}
+    finally:
+        second.stop()
