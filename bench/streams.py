@@ -79,6 +79,68 @@ async def raw_consume(bootstrap: str, topics: list[str], partitions: int, total:
         await consumer.stop()
 
 
+def faust_noop(bootstrap: str, prefix: str, total: int, out: str) -> None:
+    """A Faust agent that only batches (take_events) and counts: the ceiling of any Faust fold here."""
+    import faust
+
+    from streams.app import _shorten_fetch_wait
+
+    _shorten_fetch_wait()
+    settings = load_settings(topic_prefix=prefix)
+    app = faust.App(
+        f"{prefix}-noop",
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        autodiscover=False,
+        broker_rebalance_timeout=5,
+        broker_session_timeout=10,
+        broker_heartbeat_interval=1,
+        consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=20000,
+        topic_partitions=settings.topic_partitions,
+    )
+    source = app.topic(
+        *input_topics(settings),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    seen = {"n": 0, "t0": 0.0}
+
+    @app.agent(source)
+    async def count(stream):  # noqa: ANN001
+        async for events in stream.take_events(5000, within=0.1):
+            if not seen["n"]:
+                seen["t0"] = time.perf_counter()
+            seen["n"] += len(events)
+            if seen["n"] >= total:
+                Path(out).write_text(str(seen["n"] / (time.perf_counter() - seen["t0"])))
+
+    faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+
+
+def run_noop(bootstrap: str, total: int, tmp: Path) -> float:
+    out = tmp / "noop.txt"
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--faust-noop", bootstrap, str(total), str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not out.exists() and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        return float(out.read_text()) if out.exists() else float("nan")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def worker_counters(data_dir: Path, worker: str) -> dict | None:
     try:
         info = json.loads((data_dir / f"stream-{worker}.json").read_text())
@@ -140,7 +202,12 @@ def main() -> None:
     ap.add_argument("--households", type=int, default=2000)
     ap.add_argument("--rate", type=float, default=2000.0)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--faust-noop", nargs=3, metavar=("BOOTSTRAP", "TOTAL", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.faust_noop:
+        sys.argv = sys.argv[:1] + ["worker"]  # Faust's worker reads its own command line
+        faust_noop(args.faust_noop[0], "bench", int(args.faust_noop[1]), args.faust_noop[2])
+        return
 
     tmp = Path(tempfile.mkdtemp(prefix="fupin-bench-streams-"))
     port = free_port()
@@ -160,6 +227,7 @@ def main() -> None:
         total = len(backlog)
         asyncio.run(publish(bootstrap, settings, backlog))
         raw = asyncio.run(raw_consume(bootstrap, input_topics(settings), settings.topic_partitions, total))
+        noop = run_noop(bootstrap, total, tmp)
 
         env = dict(
             os.environ,
@@ -201,6 +269,7 @@ def main() -> None:
 
     print(f"backlog: {total} events of {args.households} households on {len(input_topics(settings))} topics")
     print(f"raw aiokafka consumer: {raw:,.0f} events/s")
+    print(f"Faust agent that only batches and counts (ceiling): {noop:,.0f} events/s")
     print(f"projection (1 worker): {projection:,.0f} events/s  (target >= 20,000)")
     print(f"ratio projection/raw: {projection / raw:.3f}  (target >= 0.1)")
     if delays:
