@@ -241,3 +241,20 @@ def test_each_rule_raised_once_and_resolved(harness, rule):
     assert raised["household_id"] == "H1" and raised["region_code"] == "431224104201"
     assert raised["processed_at"].endswith("Z") and raised["occurred_at"].endswith("Z")
     assert rule not in harness.state()["open"]
+
+
+def test_live_queries_without_a_worker_fail_cleanly(settings, monkeypatch):
+    from click.testing import CliRunner
+
+    from fupin.cli import cli
+
+    monkeypatch.setenv("FUPIN_DATA_DIR", str(settings.data_dir))
+    runner = CliRunner()
+    for args in (["household", "show", "H1"], ["household", "explain", "H1"], ["alerts", "--open"]):
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 1
+        assert "no stream worker runs" in result.output
+    result = runner.invoke(
+        cli, ["stream"], env={"FUPIN_DATA_DIR": str(settings.data_dir), "FUPIN_BROKER_BOOTSTRAP": ""}
+    )
+    assert result.exit_code == 1 and "fupin up" in result.output
