@@ -104,8 +104,22 @@ class Projector:
         lines, th = self.lines, self.thresholds
         for key, items in groups.items():
             ref = items[-1][1].ref
-            raw = load(key, ref)
-            state = orjson.loads(raw) if raw else household.new_state(items[0][0]["household_id"])
+            try:
+                raw = load(key, ref)
+                state = orjson.loads(raw) if raw else household.new_state(items[0][0]["household_id"])
+            except Exception as exc:  # an unreadable stored state must not stop the worker either
+                for _env, rec in items:
+                    out.dead.append(
+                        dead_letter(
+                            f"household state unreadable: {exc!r}",
+                            rec.value,
+                            rec.key,
+                            rec.topic,
+                            rec.partition,
+                            rec.offset,
+                        )
+                    )
+                continue
             changed = False
             for env, rec in items:
                 try:
