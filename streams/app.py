@@ -258,6 +258,32 @@ def create_app(
         _current_event.set(weakref.ref(ref))
         return table.get(key)
 
+    async def deliver(result: BatchResult) -> list:
+        """Send a batch's outputs and changelog; the changelog records' metadata once delivered."""
+        pending = [await send(alerts_topic, k, v, None) for k, v in result.alerts]
+        pending += [await send(status_topic, k, v, None) for k, v in result.status]
+        pending += [await send(dlq_topic, d.key, d.value, d.headers) for d in result.dead]
+        logged = []
+        if sender is None:
+            # The changelog goes straight to the producer (batched), not through Faust's
+            # one-at-a-time table buffer: the same records, to the event's partition.
+            changelog = table.changelog_topic.get_topic_name()
+            for key, value, ref in result.writes:
+                logged.append(await send(changelog, key, value, None, ref.message.partition))
+        if pending or logged:
+            await asyncio.gather(*pending)  # delivered before the state that produced them
+            logged = await asyncio.gather(*logged)
+        if logged:
+            # tansu reports a partition's end as the first offset of its last batch + 1, so
+            # recovery would stop short of a multi-record batch: close each touched partition
+            # with a one-record batch of its own (a key no household can have, skipped on read).
+            marks = [
+                await send(changelog, MARK, b"{}", None, partition)
+                for partition in {meta.partition for meta in logged}
+            ]
+            logged += await asyncio.gather(*marks)
+        return logged
+
     @app.agent(source, name="fold")
     async def fold(stream: faust.StreamT) -> None:
         async for events in stream.take_events(batch_max, within=batch_within):
@@ -270,28 +296,15 @@ def create_app(
             t0 = time.perf_counter()
             result = projector.process(records, load)
             t1 = time.perf_counter()
-            pending = [await send(alerts_topic, k, v, None) for k, v in result.alerts]
-            pending += [await send(status_topic, k, v, None) for k, v in result.status]
-            pending += [await send(dlq_topic, d.key, d.value, d.headers) for d in result.dead]
-            logged = []
-            if sender is None:
-                # The changelog goes straight to the producer (batched), not through Faust's
-                # one-at-a-time table buffer: the same records, to the event's partition.
-                changelog = table.changelog_topic.get_topic_name()
-                for key, value, ref in result.writes:
-                    logged.append(await send(changelog, key, value, None, ref.message.partition))
-            if pending or logged:
-                await asyncio.gather(*pending)  # delivered before the state that produced them
-                logged = await asyncio.gather(*logged)
-            if logged:
-                # tansu reports a partition's end as the first offset of its last batch + 1, so
-                # recovery would stop short of a multi-record batch: close each touched partition
-                # with a one-record batch of its own (a key no household can have, skipped on read).
-                marks = [
-                    await send(changelog, MARK, b"{}", None, partition)
-                    for partition in {meta.partition for meta in logged}
-                ]
-                logged += await asyncio.gather(*marks)
+            delay = 0.5
+            while True:
+                try:
+                    logged = await deliver(result)
+                    break
+                except Exception as exc:  # broker trouble: retry, never ack a batch whose outputs are lost
+                    app.log.warning("delivery failed (%r); retrying in %.1f s", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
             t2 = time.perf_counter()
             store = table.data
             for key, value, ref in result.writes:

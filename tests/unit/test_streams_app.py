@@ -258,3 +258,27 @@ def test_live_queries_without_a_worker_fail_cleanly(settings, monkeypatch):
         cli, ["stream"], env={"FUPIN_DATA_DIR": str(settings.data_dir), "FUPIN_BROKER_BOOTSTRAP": ""}
     )
     assert result.exit_code == 1 and "fupin up" in result.output
+
+
+def test_failed_delivery_is_retried_not_dropped(settings, lines_dir):
+    harness = Harness(settings.with_(reference_dir=lines_dir))
+    failures = {"left": 2}
+    capture = harness._capture
+
+    async def flaky(topic, key, value, headers):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("broker away")
+        return await capture(topic, key, value, headers)
+
+    harness.app = create_app(
+        harness.settings,
+        bootstrap="127.0.0.1:9",
+        store="memory://",
+        sender=flaky,
+        web_port=6066,
+        batch_within=0.01,
+    )
+    harness.put(ev("water.water_assessed", "2020-01-01", {"safe": False, "issues": ["quality"]}))
+    assert [a["rule"] for a in harness.alerts()] == ["unsafe_water"]
+    assert harness.statuses()[-1]["open_alerts"] == ["unsafe_water"]
