@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from fupin.build import dbt_dir
 from fupin.cli import settings_from
 from fupin.stack import read_state, service_url
 
@@ -98,10 +99,11 @@ def _report_missed_thresholds(env: dict[str, str], reference_date: str) -> None:
 @click.option("--to", "year_to", default=2021, show_default=True)
 @click.option("--bad-share", default=0.002, show_default=True, help="Share of bad input mixed in.")
 @click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait for the pipeline to settle.")
+@click.option("--workers", default=2, show_default=True, help="Stream workers sharing the partitions.")
 @click.option("--keep-running", is_flag=True, help="Leave the stack running at the end.")
 @click.pass_context
 def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to: int, bad_share: float,
-         timeout: float, keep_running: bool) -> None:
+         timeout: float, workers: int, keep_running: bool) -> None:
     """Start the stack, simulate a county, import, stream, sink, build, check, report, stop."""
     settings = settings_from(ctx)
     env = dict(os.environ)
@@ -111,7 +113,7 @@ def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to
     data_dir = Path(settings.data_dir)
     county = data_dir / "demo" / "county"
     started_here = read_state(settings) is None
-    worker: subprocess.Popen | None = None
+    stream_workers: list[subprocess.Popen] = []
     t0 = time.monotonic()
     try:
         _fupin("up", env=env)
@@ -121,9 +123,10 @@ def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to
         _fupin("simulate", "--households", str(households), "--from", str(year_from), "--to", str(year_to),
                "--seed", str(seed), "--bad-share", str(bad_share), "--out", str(county), env=env)
         _fupin("reference", "load", str(county / "reference"), env=env)
-        worker = subprocess.Popen([sys.executable, "-m", "fupin.cli", "stream"], env=env,
-                                  stdout=open(data_dir / "demo" / "stream.log", "w"),  # noqa: SIM115
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        for n in range(workers):
+            log = open(data_dir / "demo" / f"stream-{n}.log", "w")  # noqa: SIM115 - handed to the child
+            stream_workers.append(subprocess.Popen([sys.executable, "-m", "fupin.cli", "stream"], env=env,
+                                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         accepted = 0
         manifest = json.loads((county / "manifest.json").read_text())
         for entry in manifest["files"]:
@@ -141,11 +144,13 @@ def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to
                    "--format", "table", env=env)
         _report_missed_thresholds(env, reference_date)
         click.echo(f"\nDemo finished in {time.monotonic() - t0:.0f}s.")
-        click.echo(f"dbt docs:   {Path('dbt_project/target/index.html').resolve()}")
+        click.echo(f"dbt docs:   {dbt_dir(settings) / 'target' / 'index.html'}")
         click.echo(f"Data Docs:  {(data_dir / 'data_docs' / 'index.html').resolve()}")
     finally:
-        if worker is not None and worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in stream_workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGTERM)
+        for worker in stream_workers:
             try:
                 worker.wait(60)
             except subprocess.TimeoutExpired:
