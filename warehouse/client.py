@@ -152,9 +152,14 @@ class ChdbWarehouse:
                 raise WarehouseError(f"insert into {target} failed: {str(exc).strip()}") from exc
 
     def insert_json_lines(self, table: str, columns: list[str], data: bytes, dedup_token: str | None) -> None:
-        """Insert pre-serialised JSONCompactEachRow lines (the sink's fast path)."""
+        """Insert pre-serialised JSONCompactEachRow lines (the sink's fast path).
+
+        A JSON object in a String column is read as its text, byte for byte.
+        """
         target = _qualified(self.database, table)
-        settings = "SETTINGS date_time_input_format='best_effort'"
+        settings = (
+            "SETTINGS date_time_input_format='best_effort', input_format_json_read_objects_as_strings=1"
+        )
         if dedup_token:
             settings += f", insert_deduplication_token='{_escape(dedup_token)}'"
         with self._lock:

@@ -111,7 +111,8 @@ def _json_object(raw: bytes | None, what: str) -> dict:
 # One message → one row
 
 
-def event_row(raw: bytes, topic: str, partition: int, offset: int, now: datetime) -> tuple:
+def _envelope(raw: bytes, topic: str) -> dict:
+    """The validated envelope of an input-topic message (the contract, then its topic's department)."""
     try:
         env = decode(raw)
     except ContractError as exc:
@@ -119,6 +120,11 @@ def event_row(raw: bytes, topic: str, partition: int, offset: int, now: datetime
     department = topic.rsplit(".", 1)[-1]
     if department in DEPARTMENTS and env["department"] != department:
         raise Rejected(f"department: {env['department']!r} published on the topic of {department!r}")
+    return env
+
+
+def event_row(raw: bytes, topic: str, partition: int, offset: int, now: datetime) -> tuple:
+    env = _envelope(raw, topic)
     occurred_text, recorded_text = env["occurred_at"], env["recorded_at"]
     return (
         env["event_id"],
@@ -139,6 +145,59 @@ def event_row(raw: bytes, topic: str, partition: int, offset: int, now: datetime
         occurred_text,
         recorded_text,
     )
+
+
+#: Column order of :func:`event_line`: ``payload`` last, so the payload object goes in as it is.
+EVENT_LINE_COLUMNS = [c for c in EVENT_COLUMNS if c != "payload"] + ["payload"]
+
+
+def _time_text(value: str, name: str) -> str | datetime:
+    """An envelope time for the warehouse to parse itself (``best_effort``), its year checked.
+
+    The contract's patterns fix ``YYYY-MM-DD[Thh:mm:ss[.ffffff][offset]]`` and ``validate`` has
+    parsed them, so the year is the first four characters (the local year, as ``_instant`` checks);
+    anything else takes the slow path and goes in parsed.
+    """
+    if len(value) >= 10 and value[4] == "-" and "1900" <= value[:4] <= "2299":
+        return value
+    return _instant(value, name)
+
+
+def event_line(raw: bytes, topic: str, partition: int, offset: int, now: datetime) -> bytes:
+    """One input-topic message as a JSONCompactEachRow line in ``EVENT_LINE_COLUMNS`` order.
+
+    The same row as :func:`event_row`, cheaper: the warehouse parses the time strings, and the
+    payload is written as a JSON object (read into the String column as its text, byte for byte:
+    ``input_format_json_read_objects_as_strings``), the same text ``event_row`` stores.
+    """
+    env = _envelope(raw, topic)
+    occurred, recorded = env["occurred_at"], env["recorded_at"]
+    head = orjson.dumps(
+        [
+            env["event_id"],
+            env["event_type"],
+            env["schema_version"],
+            env["department"],
+            env["source_system"],
+            env["household_id"],
+            env.get("person_id"),
+            env["region_code"],
+            _time_text(occurred, "occurred_at"),
+            _time_text(recorded, "recorded_at"),
+            topic,
+            partition,
+            offset,
+            now,
+            occurred,
+            recorded,
+        ]
+    )
+    return head[:-1] + b"," + orjson.dumps(env["payload"]) + b"]"
+
+
+def _row_as_line(row: tuple) -> bytes:
+    """An :func:`event_row` tuple as a line in ``EVENT_LINE_COLUMNS`` order (payload as JSON text)."""
+    return orjson.dumps((*row[:10], *row[11:], row[10]))
 
 
 def status_row(raw: bytes, now: datetime) -> tuple:
@@ -312,17 +371,15 @@ def _fingerprint(record: Any) -> str:
 def decode_events(
     items: list[tuple[bytes, str, int, int]], now: datetime
 ) -> tuple[bytes, int, list[tuple[int, str]]]:
-    """Decode and validate input-topic messages into JSONCompactEachRow lines (runs in a decoder process).
+    """Decode and validate input-topic messages into :func:`event_line` lines (in a decoder process).
 
     Returns the lines, how many, and (index, reason) of the messages rejected (dead letters).
     """
-    from warehouse.client import _dumps
-
     lines: list[bytes] = []
     rejected: list[tuple[int, str]] = []
     for i, (raw, topic, partition, offset) in enumerate(items):
         try:
-            lines.append(_dumps(event_row(raw, topic, partition, offset, now)))
+            lines.append(event_line(raw, topic, partition, offset, now))
         except Rejected as exc:
             rejected.append((i, str(exc.args[0])))
         except Exception as exc:  # a message must never stop the sink
@@ -350,12 +407,13 @@ class Batch:
 
     def resolve(self) -> None:
         """Collect the decoders' results in order (decoding here if a decoder process failed)."""
-        for future, records, now in self.pending:
-            items = [(r.value, r.topic, r.partition, r.offset) for r in records]
+        while self.pending:
+            future, records, now = self.pending[0]
             try:
                 lines, n, rejected = future.result()
             except Exception as exc:  # a broken pool must not lose the batch
                 log.warning("decoder process failed (%s): decoding in the sink thread", exc)
+                items = [(r.value, r.topic, r.partition, r.offset) for r in records]
                 lines, n, rejected = decode_events(items, now)
             if n:
                 self.event_lines.append(lines)
@@ -365,7 +423,7 @@ class Batch:
                 self.rows["dead_letters"].append(
                     rejected_row(r.value, r.key, r.topic, r.partition, r.offset, reason, now)
                 )
-        self.pending = []
+            del self.pending[0]
 
     def note(self, record: Any) -> None:
         self.note_span([record])
@@ -405,8 +463,8 @@ class Batch:
         if self.event_lines and "events" not in self.written:
             data = b"\n".join(self.event_lines)
             if self.rows["events"]:
-                data += b"\n" + b"\n".join(orjson.dumps(r) for r in self.rows["events"])
-            warehouse.insert_json_lines("events", EVENT_COLUMNS, data, self.token("events"))
+                data += b"\n" + b"\n".join(map(_row_as_line, self.rows["events"]))
+            warehouse.insert_json_lines("events", EVENT_LINE_COLUMNS, data, self.token("events"))
             self.written.add("events")
         for table, rows in self.rows.items():
             if rows and table not in self.written:
@@ -433,7 +491,7 @@ class Sink:
         bootstrap: str,
         batch_size: int = 20_000,
         batch_seconds: float = 1.0,
-        group_id: str = GROUP_ID,
+        group_id: str | None = None,
         max_backoff: float = 10.0,
         on_flush: Callable[[SinkProgress], None] | None = None,
         idle_exit: float | None = None,
@@ -444,7 +502,8 @@ class Sink:
         self.bootstrap = bootstrap
         self.batch_size = batch_size
         self.batch_seconds = batch_seconds
-        self.group_id = group_id
+        # One group per platform instance (topic prefix): instances sharing a cluster never share offsets.
+        self.group_id = group_id or f"{settings.topic_prefix}-{GROUP_ID}"
         self.max_backoff = max_backoff
         self.on_flush = on_flush
         #: Stop after this many seconds without a message once partitions are assigned (drain mode).
@@ -452,6 +511,8 @@ class Sink:
         #: Decoder processes for input-topic events (0: decode in this thread). Only where the
         #: warehouse takes pre-serialised rows (chdb): validation is the sink's main CPU cost.
         self.decoders = decoders if hasattr(warehouse, "insert_json_lines") else 0
+        #: Events go to the warehouse as pre-serialised lines where it takes them (chdb).
+        self._lines = hasattr(warehouse, "insert_json_lines")
         self._pool = None
         self.progress = SinkProgress()
         self.stop_event = threading.Event()
@@ -476,7 +537,11 @@ class Sink:
             if topic in self._inputs:
                 if raw is None:
                     raise Rejected("empty message value")
-                rows["events"].append(event_row(raw, topic, partition, offset, now))
+                if self._lines:
+                    self._batch.event_lines.append(event_line(raw, topic, partition, offset, now))
+                    self._batch.event_count += 1
+                else:
+                    rows["events"].append(event_row(raw, topic, partition, offset, now))
             elif topic == self._status:
                 if raw is None:  # a compaction tombstone: nothing to record
                     self.progress.skipped += 1
@@ -516,6 +581,7 @@ class Sink:
             if batch is None:
                 return
             try:
+                batch.resolve()  # here, not in the consuming thread: it polls on meanwhile
                 batch.write(self.warehouse)
                 batch.error = None
             except WarehouseError as exc:
@@ -595,7 +661,6 @@ class Sink:
             log.warning("warehouse write failed, consumption paused: %s", b.error)
 
     def _submit(self) -> None:
-        self._batch.resolve()
         self._inflight, self._batch = self._batch, Batch()
         self._queue.put(self._inflight)
 
@@ -643,23 +708,29 @@ class Sink:
         polled = consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
         if self._pool is None:
             batch = self._batch
-            events, dead = batch.rows["events"], batch.rows["dead_letters"]
+            dead = batch.rows["dead_letters"]
+            events, make = (
+                (batch.event_lines, event_line) if self._lines else (batch.rows["events"], event_row)
+            )
             for records in polled.values():
                 if not records:
                     continue
                 got += len(records)
                 topic = records[0].topic
                 if topic in self._inputs:  # the hot path: department events
+                    before = len(events)
                     for r in records:
                         try:
                             if r.value is None:
                                 raise Rejected("empty message value")
-                            events.append(event_row(r.value, topic, r.partition, r.offset, now))
+                            events.append(make(r.value, topic, r.partition, r.offset, now))
                         except Exception as exc:  # bad input, or anything a message provokes: never stop
                             reason = exc.args[0] if isinstance(exc, Rejected) else _unexpected(exc)
                             dead.append(
                                 rejected_row(r.value, r.key, topic, r.partition, r.offset, reason, now)
                             )
+                    if self._lines:
+                        batch.event_count += len(events) - before
                 else:
                     for r in records:
                         self.add(r, now, note=False)
