@@ -40,6 +40,7 @@ SELECT
     (SELECT count() FROM events_latest) AS events,
     (SELECT uniqExact(household_id) FROM events_latest) AS households,
     (SELECT uniqExact(household_id) FROM household_status_history) AS with_status,
+    (SELECT count() FROM household_status_history) AS status_versions,
     (SELECT count() FROM alerts) AS alert_messages,
     (SELECT count() FROM dead_letters) AS dead_letters
 """
@@ -55,14 +56,14 @@ def _wait_until_settled(settings, expected_events: int, timeout: float) -> None:
     while True:
         reader = open_reader(settings)
         try:
-            events, households, with_status, alerts, dead = reader.query(_PROGRESS_SQL)[0]
+            events, households, with_status, versions, alerts, dead = reader.query(_PROGRESS_SQL)[0]
         finally:
             reader.close()
         click.echo(
             f"  warehouse: {events:,}/{expected_events:,} events, {with_status:,}/{households:,} households "
-            f"with a live status, {alerts:,} alert messages, {dead:,} dead letters"
+            f"with a live status ({versions:,} versions), {alerts:,} alert messages, {dead:,} dead letters"
         )
-        current = (events, with_status, alerts)
+        current = (events, with_status, versions, alerts)
         if current != last:
             last, stable_since = current, time.monotonic()
         elif events >= expected_events and with_status >= households and time.monotonic() - stable_since > 10:
