@@ -369,16 +369,19 @@ def _fingerprint(record: Any) -> str:
 
 
 def decode_events(
-    items: list[tuple[bytes, str, int, int]], now: datetime
+    values: list[bytes | None], topic: str, partition: int, offsets: list[int], now: datetime
 ) -> tuple[bytes, int, list[tuple[int, str]]]:
-    """Decode and validate input-topic messages into :func:`event_line` lines (in a decoder process).
+    """Decode and validate messages of one input partition into :func:`event_line` lines.
 
+    Runs in a decoder process (what it is sent is kept small: the values and their offsets).
     Returns the lines, how many, and (index, reason) of the messages rejected (dead letters).
     """
     lines: list[bytes] = []
     rejected: list[tuple[int, str]] = []
-    for i, (raw, topic, partition, offset) in enumerate(items):
+    for i, (raw, offset) in enumerate(zip(values, offsets, strict=True)):
         try:
+            if raw is None:
+                raise Rejected("empty message value")
             lines.append(event_line(raw, topic, partition, offset, now))
         except Rejected as exc:
             rejected.append((i, str(exc.args[0])))
@@ -413,8 +416,9 @@ class Batch:
                 lines, n, rejected = future.result()
             except Exception as exc:  # a broken pool must not lose the batch
                 log.warning("decoder process failed (%s): decoding in the sink thread", exc)
-                items = [(r.value, r.topic, r.partition, r.offset) for r in records]
-                lines, n, rejected = decode_events(items, now)
+                r = records[0]
+                values, offsets = [r.value for r in records], [r.offset for r in records]
+                lines, n, rejected = decode_events(values, r.topic, r.partition, offsets, now)
             if n:
                 self.event_lines.append(lines)
                 self.event_count += n
@@ -736,23 +740,22 @@ class Sink:
                         self.add(r, now, note=False)
                 batch.note_span(records)
         else:
-            events: list[Any] = []
-            inputs, batch = self._inputs, self._batch
+            batch, submit, step = self._batch, self._pool.submit, 5000
             for records in polled.values():
                 if not records:
                     continue
                 got += len(records)
-                for record in records:
-                    if record.topic in inputs and record.value is not None:
-                        events.append(record)
-                    else:
+                first = records[0]
+                if first.topic in self._inputs:  # one partition's records: values and offsets go
+                    for i in range(0, len(records), step):
+                        chunk = records[i : i + step]
+                        values, offsets = [r.value for r in chunk], [r.offset for r in chunk]
+                        future = submit(decode_events, values, first.topic, first.partition, offsets, now)
+                        batch.pending.append((future, chunk, now))
+                else:
+                    for record in records:
                         self.add(record, now, note=False)
                 batch.note_span(records)
-            step = 2000
-            for i in range(0, len(events), step):
-                chunk = events[i : i + step]
-                items = [(r.value, r.topic, r.partition, r.offset) for r in chunk]
-                batch.pending.append((self._pool.submit(decode_events, items, now), chunk, now))
         if got and self.progress.first_record_at is None:
             self.progress.first_record_at = time.monotonic()
         return got
@@ -791,7 +794,9 @@ class Sink:
             # spawn, not fork: this process runs threads (chdb, kafka) that a fork would copy mid-state.
             self._pool = ProcessPoolExecutor(self.decoders, mp_context=multiprocessing.get_context("spawn"))
             for _ in range(self.decoders):
-                self._pool.submit(decode_events, [], datetime.now(UTC))  # start them during the group join
+                self._pool.submit(
+                    decode_events, [], "", 0, [], datetime.now(UTC)
+                )  # start them during the join
         backoff = 0.5
         idle_since = time.monotonic()
         try:
