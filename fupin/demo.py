@@ -76,19 +76,21 @@ def _wait_until_settled(settings, expected_events: int, timeout: float) -> None:
 
 
 def _report_missed_thresholds(env: dict[str, str], reference_date: str) -> None:
-    """Name every assessment threshold of indicators.md that a county misses at the reference date."""
-    proc = _fupin("indicators", "--family", "assessment", "--level", "county", "--date", reference_date,
-                  "--format", "json", env=env, capture=True)
-    rows = json.loads(proc.stdout)
-    rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
+    """Name every threshold of indicators.md (census and assessment) the county misses at the date."""
     click.secho(f"\nThresholds missed at {reference_date}:", bold=True)
     missed = 0
-    for row in rows:
-        for column, value in row.items():
-            if column.endswith("_within_threshold") and value in (0, False):
-                indicator = column.removesuffix("_within_threshold")
-                click.echo(f"  county {row['region_code']}: {indicator} = {row.get(indicator, '')}")
-                missed += 1
+    for family in ("census", "assessment"):
+        proc = _fupin("indicators", "--family", family, "--level", "county", "--date", reference_date,
+                      "--format", "json", env=env, capture=True)
+        rows = json.loads(proc.stdout)
+        rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
+        for row in rows:
+            for column, value in row.items():
+                if column.endswith("_within_threshold") and value in (0, False):
+                    indicator = column.removesuffix("_within_threshold")
+                    shown = row.get(indicator, row.get(f"{indicator}_persons", row.get(f"{indicator}_households", "")))
+                    click.echo(f"  {family}, county {row['region_code']}: {indicator} = {shown}")
+                    missed += 1
     if not missed:
         click.echo("  none")
 
