@@ -16,6 +16,34 @@
   {%- endif -%}
 {%- endmacro %}
 
+{# Per household with newly landed events: the earliest valid date among them (incremental only). #}
+{% macro changed_from_sql() -%}
+  {%- if is_incremental() -%}
+    select household_id, min(toDate(occurred_at)) as changed_from
+    from {{ source('warehouse', 'events_latest') }}
+    where ingested_at > {{ facts_watermark_sql() }}
+    group by household_id
+  {%- else -%}
+    select '' as household_id, toDate('1970-01-01') as changed_from where 0
+  {%- endif -%}
+{%- endmacro %}
+
+{# Month ends of the series whose facts changed since this mart's last build of them (all on a
+   full build, a code change or a new context), plus extra_condition's. #}
+{% macro changed_dates_filter(extra_condition=none) -%}
+  {%- if is_incremental() and not var('code_changed', true) -%}
+    (reference_date in (
+        select distinct reference_date from {{ ref('int_household_facts') }}
+        where built_at > (
+            select coalesce(max(built_at), toDateTime64(0, 3, 'UTC')) from {{ this }}
+            where reference_date in {{ series_dates_array() }} and build_key = {{ build_key('reference_date') }}
+        )
+    ){%- if extra_condition %} or ({{ extra_condition }}){%- endif -%})
+  {%- else -%}
+    1
+  {%- endif -%}
+{%- endmacro %}
+
 {# Pre-hook: when D, T or the series changed since the stored facts were built, start again. #}
 {% macro reset_facts_if_context_changed() %}
   {% if execute %}

@@ -50,10 +50,13 @@
   {%- else -%}
     {%- set last = d.replace(day=1) - dt.timedelta(days=1) -%}
   {%- endif -%}
+  {#- month i before the last one, by month index (a `set` inside a Jinja loop does not outlive
+      its iteration, so the loop cannot step `last` back) -#}
   {%- set ends = [] -%}
   {%- for i in range(var('series_months', 12) | int) -%}
-    {%- do ends.append(last.isoformat()) -%}
-    {%- set last = last.replace(day=1) - dt.timedelta(days=1) -%}
+    {%- set next_month = last.year * 12 + last.month - i -%}
+    {%- set first_of_next = dt.date((next_month // 12), (next_month % 12) + 1, 1) -%}
+    {%- do ends.append((first_of_next - dt.timedelta(days=1)).isoformat()) -%}
   {%- endfor -%}
   {{- return(ends | reverse | list) -}}
 {%- endmacro %}

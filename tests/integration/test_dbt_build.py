@@ -277,10 +277,57 @@ def _facts(wh, db: str) -> list[tuple]:
     )
 
 
+MARTS = ("census", "census_monthly", "assessment", "assessment_monthly", "consistency")
+
+
+def _marts(wh, db: str) -> dict[str, list[tuple]]:
+    """Every row of every mart but its build time; repr so that NaN equals NaN."""
+    return {
+        m: [
+            tuple(repr(v) for v in r)
+            for r in wh.query(
+                f"SELECT * EXCEPT (built_at) FROM {db}.{m} ORDER BY build_key, level, region_code, reference_date"
+            )
+        ]
+        for m in MARTS
+    }
+
+
+def _built_at(wh, db: str, table: str):
+    return wh.query(f"SELECT toString(max(built_at)) FROM {db}.{table}")[0][0]
+
+
+def _dates_built_since(wh, db: str, table: str, since) -> set[str]:
+    rows = wh.query(
+        f"SELECT DISTINCT toString(reference_date) FROM {db}.{table} WHERE built_at > toDateTime64({{since:String}}, 3, 'UTC')",
+        {"since": since},
+    )
+    return {r[0] for r in rows}
+
+
+def _alert(hh: str, region: str, occurred: str) -> tuple:
+    at = datetime.fromisoformat(occurred).replace(tzinfo=UTC)
+    return (
+        f"A-{hh}",
+        "unsafe_water",
+        "raised",
+        hh,
+        region,
+        f"E-{hh}",
+        at,
+        None,
+        None,
+        at,
+        "{}",
+        datetime.now(UTC),
+    )
+
+
 def test_incremental_build_equals_full_build(wh, settings):
     db = settings.clickhouse_database
     land(wh, base_events(), ingested=datetime(2021, 1, 1, tzinfo=UTC))
     assert run_build_job(wh, settings, as_of_date=D)["success"]
+    first = {t: _built_at(wh, db, t) for t in ("int_household_facts", "census_monthly", "assessment_monthly")}
     land(
         wh,
         [
@@ -292,17 +339,62 @@ def test_incremental_build_equals_full_build(wh, settings):
     )
     incremental = run_build_job(wh, settings, as_of_date=D)
     assert incremental["success"]
-    # only the households with new events were rewritten
+    # the code did not change: the unit tests ran on the first build only
+    assert "unit_test" not in {n["type"] for n in incremental["nodes"]}
+    # only the households with new events were rewritten, from the date of their events on
     rebuilt = {
         r[0]
         for r in wh.query(
             f"SELECT DISTINCT household_id FROM {db}.int_household_facts "
-            f"WHERE built_at = (SELECT max(built_at) FROM {db}.int_household_facts)"
+            f"WHERE built_at > toDateTime64({{since:String}}, 3, 'UTC')",
+            {"since": first["int_household_facts"]},
         )
     }
     assert rebuilt == {"H2", "H5"}
+    assert (
+        min(_dates_built_since(wh, db, "int_household_facts", first["int_household_facts"])) == "2020-10-31"
+    )
+    # the monthly marts rewrote only the month ends whose facts changed
+    for m in ("census_monthly", "assessment_monthly"):
+        assert _dates_built_since(wh, db, m, first[m]) == {"2020-10-31", "2020-11-30", "2020-12-31"}, m
+    second = _built_at(wh, db, "census_monthly")
+    # older events: H4 relocates from V3 to V1 in July (its old and new regions change), H2 is
+    # visited in February; an alert is raised in May
+    land(
+        wh,
+        [
+            envelope("H4", "housing.household_relocated", "2020-07-15", {"new_region_code": V1}, region=V3),
+            envelope(
+                "H2", "poverty_office.visit_recorded", "2020-02-10", {"cadre_id": "C1", "purpose": "plan"}
+            ),
+        ],
+    )
+    wh.insert("alerts", ALERT_COLUMNS, [_alert("H2", V1, "2020-05-20")])
+    assert run_build_job(wh, settings, as_of_date=D)["success"]
+    assert min(_dates_built_since(wh, db, "census_monthly", second)) == "2020-02-29"
     incremental_facts = _facts(wh, db)
+    incremental_marts = _marts(wh, db)
     census_incremental = _values(mart(wh, settings, "census", "village"))
+    assert census_incremental[V1]["households_total"] == 2  # H2 and H4 after its move
     assert run_build_job(wh, settings, as_of_date=D, full_refresh=True)["success"]
     assert _facts(wh, db) == incremental_facts
     assert _values(mart(wh, settings, "census", "village")) == census_incremental
+    full_marts = _marts(wh, db)
+    for m in MARTS:
+        assert full_marts[m] == incremental_marts[m], m
+
+
+ALERT_COLUMNS = [
+    "alert_id",
+    "rule",
+    "state",
+    "household_id",
+    "region_code",
+    "event_id",
+    "occurred_at",
+    "raised_event_id",
+    "raised_occurred_at",
+    "processed_at",
+    "detail",
+    "ingested_at",
+]

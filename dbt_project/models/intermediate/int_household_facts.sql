@@ -28,13 +28,22 @@ with events as (
 
 ),
 
+changed_from as (
+
+    -- facts at a date use only events valid by it: a household's new events change its facts
+    -- from the earliest of their dates on, so an incremental build rewrites only those dates
+    {{ changed_from_sql() }}
+
+),
+
 timelines as (
 
     -- each household's events in valid-time order (the tuple starts with occ, d, rec, id), and
     -- the same split by concern once, so the per-date work below scans only small arrays
     select
-        household_id,
+        t.household_id as household_id,
         timeline,
+        {{ 'c.changed_from' if is_incremental() else "toDate('1970-01-01')" }} as changed_from,
         arrayFilter(e -> e.kind in {{ transitions }}, timeline) as tl_status,
         arrayFilter(e -> e.kind in {{ membership }}, timeline) as tl_member,
         arrayFilter(e -> e.kind in ('insurance_enrolled', 'insurance_lapsed'), timeline) as tl_insurance,
@@ -56,7 +65,10 @@ timelines as (
             )) as timeline
         from events
         group by household_id
-    )
+    ) as t
+    {%- if is_incremental() %}
+    inner join changed_from as c on c.household_id = t.household_id
+    {%- endif %}
 
 ),
 
@@ -83,7 +95,7 @@ at_date as (
     from timelines
     array join {{ reference_dates_array() }} as reference_date
     -- the household exists at the date once its first event is valid
-    where timeline[1].d <= reference_date
+    where timeline[1].d <= reference_date and reference_date >= changed_from
 
 ),
 
