@@ -317,7 +317,27 @@ def _encoder(ch_type: str):
 # ClickHouse server
 
 
-class ServerWarehouse:
+class _RowQueries:
+    """query, query_dicts and query_df for clients whose one primitive is query_columns."""
+
+    def query_columns(self, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
+        raise NotImplementedError
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        return self.query_columns(sql, params)[1]
+
+    def query_dicts(self, sql: str, params: dict[str, Any] | None = None) -> list[dict]:
+        names, rows = self.query_columns(sql, params)
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    def query_df(self, sql: str, params: dict[str, Any] | None = None):
+        import pandas as pd
+
+        names, rows = self.query_columns(sql, params)
+        return pd.DataFrame.from_records(rows, columns=names)
+
+
+class ServerWarehouse(_RowQueries):
     """ClickHouse server through clickhouse-driver (native protocol), server-side parameters."""
 
     def __init__(self, settings: Settings) -> None:
@@ -353,19 +373,6 @@ class ServerWarehouse:
     def query_columns(self, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
         rows, cols = self._call(self._client.execute, sql, params or None, with_column_types=True)
         return [c[0] for c in cols], [tuple(_aware(v) for v in r) for r in rows]
-
-    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
-        return self.query_columns(sql, params)[1]
-
-    def query_dicts(self, sql: str, params: dict[str, Any] | None = None) -> list[dict]:
-        names, rows = self.query_columns(sql, params)
-        return [dict(zip(names, r, strict=True)) for r in rows]
-
-    def query_df(self, sql: str, params: dict[str, Any] | None = None):
-        import pandas as pd
-
-        names, rows = self.query_columns(sql, params)
-        return pd.DataFrame.from_records(rows, columns=names)
 
     def insert(
         self, table: str, columns: list[str], rows: list[tuple], dedup_token: str | None = None
@@ -411,7 +418,7 @@ def _naive_for_driver(value: Any) -> Any:
 # The embedded service's read API
 
 
-class RemoteWarehouse:
+class RemoteWarehouse(_RowQueries):
     """Read-only client of a running warehouse service (embedded mode): query methods only."""
 
     def __init__(self, url: str, database: str = "fupin", timeout: float = 300.0) -> None:
@@ -428,19 +435,6 @@ class RemoteWarehouse:
         convert = [_from_json(t) for t in types]
         rows = [tuple(c(v) for c, v in zip(convert, row, strict=True)) for row in result["rows"]]
         return result["columns"], rows
-
-    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
-        return self.query_columns(sql, params)[1]
-
-    def query_dicts(self, sql: str, params: dict[str, Any] | None = None) -> list[dict]:
-        names, rows = self.query_columns(sql, params)
-        return [dict(zip(names, r, strict=True)) for r in rows]
-
-    def query_df(self, sql: str, params: dict[str, Any] | None = None):
-        import pandas as pd
-
-        names, rows = self.query_columns(sql, params)
-        return pd.DataFrame.from_records(rows, columns=names)
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
         raise WarehouseError(
