@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from test_household import LINES, ev, exited, fold, income, pid, registered
+from test_household import LINES, ev, exited, fold, hospital_stay, income, pid, registered
 
 from streams import household
 from streams.alerts import RULES, Thresholds, alert_id
@@ -41,21 +41,8 @@ def test_medical_burden_threshold_amount_and_share_until_elimination():
     reg = registered()
     inc = income("2020-01-10", 2019, 10000.0)  # 2 living members: annual 20,000; half = 10,000
 
-    def stay(day, oop):
-        return ev(
-            "health_insurance.hospitalization_settled",
-            f"2020-{day}",
-            {
-                "total_cost": oop,
-                "basic_paid": 0,
-                "critical_illness_paid": 0,
-                "assistance_paid": 0,
-                "out_of_pocket": oop,
-            },
-            person=pid(1),
-        )
 
-    s1, s2 = stay("02-01", 6000.0), stay("03-01", 5000.0)
+    s1, s2 = hospital_stay("02-01", 6000.0), hospital_stay("03-01", 5000.0)
     elim = ev("poverty_office.monitoring_risk_eliminated", "2020-04-01", {})
     assert messages_for([reg, inc, s1], "medical_burden") == []
     assert messages_for([reg, inc, s1, s2, elim], "medical_burden") == [
@@ -66,7 +53,7 @@ def test_medical_burden_threshold_amount_and_share_until_elimination():
     early = ev("poverty_office.monitoring_risk_eliminated", "2020-02-15", {})
     assert messages_for([reg, inc, early, s1, s2], "medical_burden") == [("raised", s2["event_id"])]
     # without income: only the amount threshold, configurable
-    big = stay("05-01", 21000.0)
+    big = hospital_stay("05-01", 21000.0)
     assert messages_for([reg, big], "medical_burden") == [("raised", big["event_id"])]
     assert messages_for([reg, big], "medical_burden", Thresholds(0.5, 30000.0)) == []
 

@@ -83,6 +83,22 @@ def income(occurred, year, amount, **kw):
     )
 
 
+def hospital_stay(day, oop):
+    """A 2020 hospital stay of member 1 paid wholly out of pocket (day as MM-DD)."""
+    return ev(
+        "health_insurance.hospitalization_settled",
+        f"2020-{day}",
+        {
+            "total_cost": oop,
+            "basic_paid": 0,
+            "critical_illness_paid": 0,
+            "assistance_paid": 0,
+            "out_of_pocket": oop,
+        },
+        person=pid(1),
+    )
+
+
 def exited(occurred, **kw):
     return ev("poverty_office.household_exited", occurred, {"year": int(occurred[:4])}, **kw)
 

@@ -6,7 +6,7 @@ import asyncio
 
 import orjson
 import pytest
-from test_household import LINES, ev, exited, income, pid, registered, returned
+from test_household import LINES, ev, exited, hospital_stay, income, pid, registered, returned
 
 from streams.app import create_app
 from streams.deadletter import header_dict
@@ -150,21 +150,6 @@ WATER_BAD = {"safe": False, "issues": ["quality"]}
 WATER_OK = {"safe": True, "issues": []}
 
 
-def _stay(day, oop):
-    return ev(
-        "health_insurance.hospitalization_settled",
-        f"2020-{day}",
-        {
-            "total_cost": oop,
-            "basic_paid": 0,
-            "critical_illness_paid": 0,
-            "assistance_paid": 0,
-            "out_of_pocket": oop,
-        },
-        person=pid(1),
-    )
-
-
 def scenarios():
     """rule -> (events raising it, event resolving it)."""
     elim = ev("poverty_office.monitoring_risk_eliminated", "2020-12-01", {})
@@ -173,7 +158,7 @@ def scenarios():
             [registered(), exited("2020-01-01"), income("2020-10-01", 2020, 5000.0)],
             income("2020-11-01", 2020, 7000.0),
         ),
-        "medical_burden": ([registered(), _stay("02-01", 25000.0)], elim),
+        "medical_burden": ([registered(), hospital_stay("02-01", 25000.0)], elim),
         "education_dropout": (
             [
                 registered(),
