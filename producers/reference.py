@@ -131,6 +131,17 @@ def _check_regions(rows: Sequence[tuple[int, dict[str, str]]]) -> list[str]:
     return errors
 
 
+def _check_year(where: str, code: str, raw: str, seen: set[tuple[str, int]], errors: list[str]) -> int | None:
+    """A (region, year) key: the year plausible and the pair not seen before in the file; returns the year."""
+    year = _int(raw)
+    if year is None or not 1949 <= year <= 2100:
+        errors.append(f"{where}, column year: {raw!r} is not a year")
+    elif (code, year) in seen:
+        errors.append(f"{where}: ({code}, {year}) appears twice")
+    seen.add((code, year or 0))
+    return year
+
+
 def _check_population(rows: Sequence[tuple[int, dict[str, str]]], villages: set[str] | None) -> list[str]:
     errors: list[str] = []
     seen: set[tuple[str, int]] = set()
@@ -141,12 +152,7 @@ def _check_population(rows: Sequence[tuple[int, dict[str, str]]], villages: set[
             errors.append(f"{where}, column region_code: {code!r} is not a 12-digit village code")
         elif villages is not None and code not in villages:
             errors.append(f"{where}, column region_code: {code} is not a village in regions.csv")
-        year = _int(r["year"])
-        if year is None or not 1949 <= year <= 2100:
-            errors.append(f"{where}, column year: {r['year']!r} is not a year")
-        elif (code, year) in seen:
-            errors.append(f"{where}: ({code}, {year}) appears twice")
-        seen.add((code, year or 0))
+        _check_year(where, code, r["year"], seen, errors)
         for col in ("agricultural_population", "rural_households"):
             v = _int(r[col])
             if v is None or v < 0:
@@ -162,12 +168,7 @@ def _check_lines(rows: Sequence[tuple[int, dict[str, str]]]) -> list[str]:
         prov = (r["province_code"] or "").strip()
         if not (prov.isdigit() and len(prov) == 2):
             errors.append(f"{where}, column province_code: {prov!r} is not a 2-digit code")
-        year = _int(r["year"])
-        if year is None or not 1949 <= year <= 2100:
-            errors.append(f"{where}, column year: {r['year']!r} is not a year")
-        elif (prov, year) in seen:
-            errors.append(f"{where}: ({prov}, {year}) appears twice")
-        seen.add((prov, year or 0))
+        year = _check_year(where, prov, r["year"], seen, errors)
         if _num(r["poverty_line"]) is None:
             errors.append(f"{where}, column poverty_line: {r['poverty_line']!r} is not a number ≥ 0")
         if not (r["poverty_line_source"] or "").strip():
