@@ -166,12 +166,14 @@ CONDITIONS: dict[str, Callable[[dict, list, Lines, Thresholds], dict | None]] = 
 assert tuple(CONDITIONS) == RULES
 
 
-def holding(state: dict[str, Any], lines: Lines, th: Thresholds) -> dict[str, dict]:
-    """The rules whose condition holds on ``state``, with their detail."""
+def holding(
+    state: dict[str, Any], lines: Lines, th: Thresholds, rules: tuple[str, ...] = RULES
+) -> dict[str, dict]:
+    """Those of ``rules`` (all nine by default) whose condition holds on ``state``, with their detail."""
     out = {}
     living = living_members(state)
-    for rule, condition in CONDITIONS.items():
-        detail = condition(state, living, lines, th)
+    for rule in rules:
+        detail = CONDITIONS[rule](state, living, lines, th)
         if detail is not None:
             out[rule] = detail
     return out

@@ -7,6 +7,7 @@ and take the one that holds it (alerts: the union over workers).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -90,7 +91,13 @@ def query_households(settings: Settings) -> list[dict[str, Any]]:
 @click.option(
     "--web-port", type=int, default=0, help="Port of the live-query API on 127.0.0.1 (0: a free one)."
 )
-@click.option("--batch", type=int, default=5000, show_default=True, help="Events folded per batch at most.")
+@click.option(
+    "--batch",
+    type=int,
+    default=5000,
+    show_default=True,
+    help="Messages folded together at most (each stands for one partition's fetched records).",
+)
 @click.option("--loglevel", default="warning", show_default=True)
 @click.pass_context
 def stream(ctx: click.Context, worker: str, web_port: int, batch: int, loglevel: str) -> None:
@@ -117,6 +124,7 @@ def stream(ctx: click.Context, worker: str, web_port: int, batch: int, loglevel:
     click.echo(
         f"stream worker {worker}: pid {os.getpid()}, live queries on http://127.0.0.1:{port}", err=True
     )
+    gc.freeze()  # what startup built lives as long as the worker: keep it out of every collection
     try:
         faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
     finally:

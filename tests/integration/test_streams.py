@@ -78,15 +78,41 @@ class Worker:
         self.log.close()
 
 
-def publish(settings, events: list[dict], extra: list[tuple[str, bytes, bytes]] = ()) -> None:
+def publish(settings, events: list[dict], extra: list[tuple[str, bytes, bytes]] = ()) -> dict:
+    """Send the events (each to its department's topic) and ``extra``; the end offset per partition."""
     producer = KafkaProducer(bootstrap_servers=settings.broker_bootstrap, linger_ms=5)
+    sent = []
     for env in events:
         key, value = synthetic.encode(env)
-        producer.send(department_topic(settings, env["department"]), key=key, value=value)
+        sent.append(producer.send(department_topic(settings, env["department"]), key=key, value=value))
     for topic, key, value in extra:
-        producer.send(topic, key=key, value=value)
+        sent.append(producer.send(topic, key=key, value=value))
     producer.flush()
     producer.close()
+    ends: dict[TopicPartition, int] = {}
+    for future in sent:
+        meta = future.get(timeout=30)
+        tp = TopicPartition(meta.topic, meta.partition)
+        ends[tp] = max(ends.get(tp, 0), meta.offset + 1)
+    return ends
+
+
+def wait_for_commits(settings, ends: dict, proc: subprocess.Popen) -> dict:
+    """The stream workers' committed offsets, once they reach ``ends`` (or the wait runs out)."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=settings.broker_bootstrap)
+    try:
+        deadline = time.monotonic() + WAIT
+        while True:
+            group = f"{settings.topic_prefix}-streams"
+            offsets = admin.list_group_offsets({group: list(ends)})[group]
+            committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+            if committed == ends or time.monotonic() > deadline or proc.poll() is not None:
+                return committed
+            time.sleep(0.5)
+    finally:
+        admin.close()
 
 
 def expected(settings, events):
@@ -171,9 +197,22 @@ def test_simulator_events_in_status_and_alerts_out(stream_settings, tmp_path):
     want_docs, want_messages = expected(s, events)
     worker = Worker(s, "w1", tmp_path / "w1.log")
     try:
-        publish(s, events, extra)
+        # In three waves, so that each partition reaches the fold in several polls.
+        ends: dict = {}
+        third = len(events) // 3
+        for wave in (events[:third], events[third : 2 * third]):
+            ends |= publish(s, wave)
+            deadline = time.monotonic() + WAIT
+            while _processed(s, "w1") < sum(ends.values()) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        for tp, end in publish(s, events[2 * third :], extra).items():
+            ends[tp] = max(end, ends.get(tp, 0))
         got = wait_for_statuses(s, want_docs, worker.proc)
         assert got == {h: without_clock(d) for h, d in want_docs.items()}
+        # Records travel to the fold as one message per fetched partition batch: once folded, the
+        # group's committed offsets still reach the end of every partition (nothing is re-read
+        # after a restart, nothing skipped).
+        assert wait_for_commits(s, ends, worker.proc) == ends
         # Open alerts answered live equal the pure fold's.
         live = defaultdict(set)
         for row in query_open_alerts(s):
@@ -298,11 +337,12 @@ def test_worker_killed_mid_run_ends_like_an_uninterrupted_run(stream_settings, t
         restarted.stop()
 
 
-def _processed(settings) -> int:
+def _processed(settings, worker: str = "k1") -> int:
+    """Events worker ``worker`` has folded, found duplicate or dead-lettered (0 if it does not answer)."""
     import urllib.request
 
     try:
-        info = json.loads((Path(settings.data_dir) / "stream-k1.json").read_text())
+        info = json.loads((Path(settings.data_dir) / f"stream-{worker}.json").read_text())
         with urllib.request.urlopen(f"{info['url']}/alerts", timeout=10) as resp:
             return sum(json.loads(resp.read())["counters"].values())
     except (OSError, ValueError, KeyError):
