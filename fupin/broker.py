@@ -87,3 +87,39 @@ def list_topics(bootstrap: str) -> list[str]:
         return sorted(admin.list_topics())
     finally:
         admin.close()
+
+
+def broker_epoch(bootstrap: str, topic: str, timeout: float = 30.0) -> str:
+    """The broker's epoch: the first record of ``topic``, written (a new UUID) if there is none.
+
+    The embedded broker forgets everything on a restart, the epoch record included, so a new
+    epoch means every topic (and every changelog) a process knew is gone. Several processes may
+    race to write it: all of them read back the first record, so they agree.
+    """
+    import uuid
+
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    create_topics(bootstrap, {topic: {}}, 1)
+    tp = TopicPartition(topic, 0)
+    deadline = time.monotonic() + timeout
+    wrote = False
+    while True:
+        consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+        try:
+            consumer.assign([tp])
+            consumer.seek_to_beginning(tp)
+            for records in consumer.poll(timeout_ms=1500, max_records=1).values():
+                if records:
+                    return records[0].value.decode()
+        finally:
+            consumer.close()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"could not read or write the broker epoch on {topic!r}")
+        if not wrote:
+            producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+            try:
+                producer.send(topic, value=str(uuid.uuid4()).encode(), partition=0).get(timeout=timeout)
+            finally:
+                producer.close()
+            wrote = True

@@ -48,3 +48,8 @@ def all_topics(settings: Settings) -> dict[str, dict[str, str]]:
     topics[status_topic(settings)] = {"cleanup.policy": "compact"}
     topics[alerts_topic(settings)] = {}
     return topics
+
+
+def epoch_topic(settings: Settings) -> str:
+    """One record, written once per broker life: tells a worker that the broker it knew is gone."""
+    return f"{settings.topic_prefix}.broker.epoch"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import shutil
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
@@ -151,6 +152,29 @@ class Projector:
 
 def worker_dir(settings: Settings, worker: str) -> Path:
     return Path(settings.data_dir) / "streams" / f"worker-{worker}"
+
+
+def forget_if_broker_changed(settings: Settings, worker: str, bootstrap: str) -> bool:
+    """Clear the worker's local table store if the broker is not the one it was built against.
+
+    After a broker loss the embedded broker comes back empty: the store would still hold every
+    household, so events replayed by ``fupin rebuild`` would all look like duplicates and no status
+    would be published again. The broker's epoch (``fupin.broker.broker_epoch``) tells. True if
+    the store was cleared.
+    """
+    from fupin.broker import broker_epoch
+
+    datadir = worker_dir(settings, worker)
+    marker = datadir.with_name(f"worker-{worker}.epoch")  # beside the store, which may be wiped
+    epoch = broker_epoch(bootstrap, topics.epoch_topic(settings))
+    known = marker.read_text().strip() if marker.exists() else None
+    cleared = False
+    if known != epoch and datadir.exists() and any(datadir.iterdir()):
+        shutil.rmtree(datadir)
+        cleared = True
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(epoch)
+    return cleared
 
 
 def worker_file(settings: Settings, worker: str) -> Path:

@@ -112,8 +112,14 @@ def stream(ctx: click.Context, worker: str, web_port: int, batch: int, loglevel:
         raise click.ClickException(str(exc)) from exc
     import faust
 
-    from streams.app import create_app, worker_file
+    from streams.app import create_app, forget_if_broker_changed, worker_file
 
+    if forget_if_broker_changed(settings, worker, servers):
+        click.echo(
+            f"stream worker {worker}: the broker is not the one this worker's table was built "
+            "against (a broker loss?): local table cleared; it is rebuilt from the topics",
+            err=True,
+        )
     port = web_port or free_port()
     app = create_app(settings, bootstrap=servers, worker=worker, web_port=port, batch_max=batch)
     info_path = worker_file(settings, worker)
