@@ -28,12 +28,25 @@
   {%- endif -%}
 {%- endmacro %}
 
-{# Month ends of the series whose facts changed since this mart's last build of them (all on a
-   full build, a code change or a new context), plus extra_condition's. #}
+{# Dates whose household facts were rebuilt since int_village_figures' last build (all on a full
+   build, a code change or a new context: the pre-hook empties the table then). #}
+{% macro rebuilt_dates_filter() -%}
+  {%- if is_incremental() and not var('code_changed', true) -%}
+    reference_date in (
+        select distinct reference_date from {{ ref('int_household_facts') }}
+        where built_at > (select coalesce(max(built_at), toDateTime64(0, 3, 'UTC')) from {{ this }})
+    )
+  {%- else -%}
+    1
+  {%- endif -%}
+{%- endmacro %}
+
+{# Month ends of the series whose village figures changed since this mart's last build of them
+   (all on a full build, a code change or a new context), plus extra_condition's. #}
 {% macro changed_dates_filter(extra_condition=none) -%}
   {%- if is_incremental() and not var('code_changed', true) -%}
     (reference_date in (
-        select distinct reference_date from {{ ref('int_household_facts') }}
+        select distinct reference_date from {{ ref('int_village_figures') }}
         where built_at > (
             select coalesce(max(built_at), toDateTime64(0, 3, 'UTC')) from {{ this }}
             where reference_date in {{ series_dates_array() }} and build_key = {{ build_key('reference_date') }}

@@ -5,17 +5,146 @@
   if(({{ denominator }}) = 0, NULL, toFloat64({{ numerator }}) / ({{ denominator }}))
 {%- endmacro %}
 
-{# Household facts at each level: one row per household and level, keyed by the region prefix. #}
-{% macro facts_at_levels(date_filter) -%}
+{# Figures at every level from the village figures (int_village_figures): each region's row is
+   the roll-up of its villages (the region code is the village code's prefix at the level), so no
+   household row is read more than once however many levels there are. columns: names of
+   int_village_figures' parts or of the figures derived from them (rolled_up). #}
+{% macro village_rollup(date_filter, columns) -%}
     select
-        f.*,
-        lv.level as level,
-        substring(f.region_code, 1, lv.code_length) as region_key
+        region_key as region_code,
+        level,
+        reference_date,
+        {%- for c in columns %}
+        {{ rolled_up(c) }} as {{ c }}{{ "," if not loop.last }}
+        {%- endfor %}
     from (
-        select * from {{ ref('int_household_facts_latest') }}
-        where {{ date_filter }}
+        select v.*, lv.level as level, substring(v.region_code, 1, lv.code_length) as region_key
+        from (select * from {{ ref('int_village_figures') }} where {{ date_filter }}) as v
+        cross join {{ ref('region_levels') }} as lv
     ) as f
-    cross join {{ ref('region_levels') }} as lv
+    group by region_key, level, reference_date
+{%- endmacro %}
+
+{# A figure of a region from its villages' parts (f.*: qualified, not the figure's own alias):
+   counts add up; means from summed parts, the income median from the villages' income values. #}
+{% macro rolled_up(name) -%}
+  {%- set derived = {
+      'income_mean_per_capita': 'if(sum(f.income_assessed_households) = 0, NULL, sum(f.income_per_capita_sum) / sum(f.income_assessed_households))',
+      'income_median_per_capita': 'if(sum(f.income_assessed_households) = 0, NULL, quantileExactInclusiveArray(0.5)(f.income_per_capita_values))',
+      'income_change_mean_per_capita': 'if(sum(f.income_change_known_households) = 0, NULL, sum(f.income_change_sum_per_capita) / sum(f.income_change_known_households))',
+      'visit_months_in_period': 'max(f.visit_months_in_period)',
+  } -%}
+  {{- derived.get(name, 'sum(f.' ~ name ~ ')') -}}
+{%- endmacro %}
+
+{# The additive parts of every mart figure, per village and date: (name, aggregate over the
+   household facts of int_village_figures). The census figures first, in the census mart's order. #}
+{% macro village_parts() -%}
+  {%- set parts = [
+      ('households_total', 'count()'),
+      ('persons_total', 'sum(living_members)'),
+      ('registered_households', 'countIf(is_registered = 1)'),
+      ('registered_persons', 'sumIf(living_members, is_registered = 1)'),
+  ] -%}
+  {%- for s in ['poor', 'exited', 'returned', 'non_registered'] -%}
+    {%- do parts.append((s ~ '_households', "countIf(status = '" ~ s ~ "')")) -%}
+    {%- do parts.append((s ~ '_persons', "sumIf(living_members, status = '" ~ s ~ "')")) -%}
+  {%- endfor -%}
+  {%- do parts.append(('remaining_poor_households', 'countIf(is_remaining_poor = 1)')) -%}
+  {%- do parts.append(('remaining_poor_persons', 'sumIf(living_members, is_remaining_poor = 1)')) -%}
+  {%- for s in ['open', 'eliminated'] -%}
+    {%- do parts.append(('monitoring_' ~ s ~ '_households', "countIf(monitoring_risk_state = '" ~ s ~ "')")) -%}
+    {%- do parts.append(('monitoring_' ~ s ~ '_persons', "sumIf(living_members, monitoring_risk_state = '" ~ s ~ "')")) -%}
+  {%- endfor -%}
+  {%- for c in ['unstable_exited', 'edge', 'sudden_hardship'] -%}
+    {%- for s in ['open', 'eliminated'] -%}
+      {%- do parts.append(('monitoring_' ~ c ~ '_' ~ s ~ '_households',
+                           "countIf(monitoring_category = '" ~ c ~ "' and monitoring_risk_state = '" ~ s ~ "')")) -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {%- for g in guarantee_domains() -%}
+    {%- for v in ['met', 'not_met', 'unverified'] -%}
+      {%- do parts.append(('guarantee_' ~ g ~ '_' ~ v ~ '_households',
+                           "countIf(is_registered = 1 and guarantee_" ~ g ~ " = '" ~ v ~ "')")) -%}
+    {%- endfor -%}
+  {%- endfor -%}
+  {%- set income = 'is_registered = 1 and income_per_capita is not null' -%}
+  {%- set change = 'is_registered = 1 and income_per_capita_previous_year is not null' -%}
+  {%- do parts.extend([
+      ('income_assessed_households', 'countIf(' ~ income ~ ')'),
+      ('income_line_known_households', 'countIf(is_registered = 1 and income_above_line is not null)'),
+      ('income_above_line_households', 'countIf(is_registered = 1 and income_above_line = 1)'),
+      ('income_change_households', 'countIf(' ~ change ~ ')'),
+  ]) -%}
+  {%- for c in poverty_causes() -%}
+    {%- do parts.append(('cause_' ~ c ~ '_households', "countIf(is_registered = 1 and has(poverty_causes, '" ~ c ~ "'))")) -%}
+  {%- endfor -%}
+  {%- do parts.extend([
+      ('dibao_registered_households', 'countIf(is_registered = 1 and on_dibao = 1)'),
+      ('tekun_registered_households', 'countIf(is_registered = 1 and on_tekun = 1)'),
+      ('insured_persons', 'sumIf(persons_insured, is_registered = 1)'),
+      ('compulsory_dropouts_persons', 'sumIf(compulsory_dropouts, is_registered = 1)'),
+      ('unsafe_house_households', "countIf(is_registered = 1 and house_grade in ('C', 'D'))"),
+      ('unsafe_water_households', 'countIf(is_registered = 1 and water_safe = 0)'),
+  ]) -%}
+  {#- parts of the income mean and median and of the mean change (rolled_up) -#}
+  {%- do parts.extend([
+      ('income_per_capita_sum', 'sumIf(assumeNotNull(income_per_capita), ' ~ income ~ ')'),
+      ('income_per_capita_values', 'groupArrayIf(assumeNotNull(income_per_capita), ' ~ income ~ ')'),
+      ('income_change_known_households', 'countIf(' ~ change ~ ' and income_per_capita is not null)'),
+      ('income_change_sum_per_capita', 'sumIf(assumeNotNull(income_per_capita - income_per_capita_previous_year), '
+                                        ~ change ~ ' and income_per_capita is not null)'),
+  ]) -%}
+  {#- assessment: findings of each household's latest check, classified by its status at the check -#}
+  {%- set registered_at_check = "status_at_check in ('poor', 'returned', 'exited')" -%}
+  {%- do parts.extend([
+      ('checked_registered_households', 'countIf(check_finding is not null and ' ~ registered_at_check ~ ')'),
+      ('wrongly_identified_households', "countIf(check_finding = 'wrongly_identified' and " ~ registered_at_check ~ ')'),
+      ('checked_exited_households', "countIf(check_finding is not null and status_at_check = 'exited')"),
+      ('checked_exited_persons', "sumIf(living_members, check_finding is not null and status_at_check = 'exited')"),
+      ('wrongly_exited_households', "countIf(check_finding = 'wrongly_exited' and status_at_check = 'exited')"),
+      ('wrongly_exited_persons', "sumIf(living_members, check_finding = 'wrongly_exited' and status_at_check = 'exited')"),
+      ('checked_non_registered_households', "countIf(check_finding is not null and status_at_check = 'non_registered')"),
+      ('checked_non_registered_persons', "sumIf(living_members, check_finding is not null and status_at_check = 'non_registered')"),
+      ('missed_households', "countIf(check_finding = 'missed' and status_at_check = 'non_registered')"),
+      ('missed_persons', "sumIf(living_members, check_finding = 'missed' and status_at_check = 'non_registered')"),
+      ('surveyed_households', 'countIf(satisfied is not null)'),
+      ('satisfied_households', 'countIf(satisfied = 1)'),
+      ('support_scope_households', 'countIf(is_registered = 1)'),
+      ('households_with_cadre', 'countIf(is_registered = 1 and has_cadre = 1)'),
+      ('visit_scope_households', 'countIf(is_registered = 1 and visits_compliant is not null)'),
+      ('visit_compliant_households', 'countIf(is_registered = 1 and visits_compliant = 1)'),
+      ('visit_months_in_period', 'max(visit_months_required)'),
+      ('returned_in_period_households', 'countIf(returned_in_period = 1)'),
+      ('ever_exited_households', "countIf(status in ('exited', 'returned'))"),
+  ]) -%}
+  {#- consistency -#}
+  {%- do parts.extend([
+      ('dibao_households', 'countIf(on_dibao = 1)'),
+      ('dibao_households_registered', 'countIf(on_dibao = 1 and is_registered = 1)'),
+      ('dibao_households_not_registered', 'countIf(on_dibao = 1 and is_registered = 0)'),
+      ('missed_candidate_households', "countIf(is_registered = 0 and coalesce(monitoring_risk_state, '') != 'open'
+                and (on_dibao = 1 or on_tekun = 1 or coalesce(income_above_line = 0, false)))"),
+      ('invalid_transitions', 'sum(invalid_transitions)'),
+  ]) -%}
+  {{ return(parts) }}
+{%- endmacro %}
+
+{# The census mart's figures from the village parts, in the mart's column order. #}
+{% macro census_figures() -%}
+  {%- set names = [] -%}
+  {%- for name, expr in village_parts() -%}
+    {%- if name == 'income_assessed_households' -%}
+      {%- do names.extend(['income_assessed_households', 'income_mean_per_capita', 'income_median_per_capita']) -%}
+    {%- elif name == 'income_change_households' -%}
+      {%- do names.extend(['income_change_households', 'income_change_mean_per_capita']) -%}
+    {%- elif name == 'income_per_capita_sum' -%}
+      {%- break -%}
+    {%- else -%}
+      {%- do names.append(name) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ return(names) }}
 {%- endmacro %}
 
 {# The series month ends as a SQL array. #}
@@ -40,80 +169,11 @@
   {{ return(['income', 'education', 'medical', 'housing', 'water', 'all']) }}
 {%- endmacro %}
 
-{# Census figures of every region at every level for the facts matching date_filter. #}
+{# Census figures of every region at every level for the village figures matching date_filter. #}
 {% macro census_select(date_filter) -%}
-with facts as (
+with aggregated as (
 
-    {{ facts_at_levels(date_filter) }}
-
-),
-
-guarantees as (
-
-    select
-        *,
-        multiIf(
-            guarantee_income = 'not_met' or guarantee_education = 'not_met' or guarantee_medical = 'not_met'
-              or guarantee_housing = 'not_met' or guarantee_water = 'not_met', 'not_met',
-            guarantee_income = 'met' and guarantee_education = 'met' and guarantee_medical = 'met'
-              and guarantee_housing = 'met' and guarantee_water = 'met', 'met',
-            'unverified') as guarantee_all
-    from facts
-
-),
-
-aggregated as (
-
-    select
-        region_key as region_code,
-        level,
-        reference_date,
-        count() as households_total,
-        sum(living_members) as persons_total,
-        countIf(is_registered = 1) as registered_households,
-        sumIf(living_members, is_registered = 1) as registered_persons,
-        countIf(status = 'poor') as poor_households,
-        sumIf(living_members, status = 'poor') as poor_persons,
-        countIf(status = 'exited') as exited_households,
-        sumIf(living_members, status = 'exited') as exited_persons,
-        countIf(status = 'returned') as returned_households,
-        sumIf(living_members, status = 'returned') as returned_persons,
-        countIf(status = 'non_registered') as non_registered_households,
-        sumIf(living_members, status = 'non_registered') as non_registered_persons,
-        countIf(is_remaining_poor = 1) as remaining_poor_households,
-        sumIf(living_members, is_remaining_poor = 1) as remaining_poor_persons,
-        countIf(monitoring_risk_state = 'open') as monitoring_open_households,
-        sumIf(living_members, monitoring_risk_state = 'open') as monitoring_open_persons,
-        countIf(monitoring_risk_state = 'eliminated') as monitoring_eliminated_households,
-        sumIf(living_members, monitoring_risk_state = 'eliminated') as monitoring_eliminated_persons,
-        {% for c in ['unstable_exited', 'edge', 'sudden_hardship'] %}
-        countIf(monitoring_category = '{{ c }}' and monitoring_risk_state = 'open') as monitoring_{{ c }}_open_households,
-        countIf(monitoring_category = '{{ c }}' and monitoring_risk_state = 'eliminated') as monitoring_{{ c }}_eliminated_households,
-        {% endfor %}
-        {% for g in guarantee_domains() %}
-        countIf(is_registered = 1 and guarantee_{{ g }} = 'met') as guarantee_{{ g }}_met_households,
-        countIf(is_registered = 1 and guarantee_{{ g }} = 'not_met') as guarantee_{{ g }}_not_met_households,
-        countIf(is_registered = 1 and guarantee_{{ g }} = 'unverified') as guarantee_{{ g }}_unverified_households,
-        {% endfor %}
-        countIf(is_registered = 1 and income_per_capita is not null) as income_assessed_households,
-        avgIf(income_per_capita, is_registered = 1 and income_per_capita is not null) as income_mean_per_capita,
-        quantileExactInclusiveIf(0.5)(income_per_capita, is_registered = 1 and income_per_capita is not null) as income_median_per_capita,
-        countIf(is_registered = 1 and income_above_line is not null) as income_line_known_households,
-        countIf(is_registered = 1 and income_above_line = 1) as income_above_line_households,
-        countIf(is_registered = 1 and income_per_capita_previous_year is not null) as income_change_households,
-        avgIf(income_per_capita - income_per_capita_previous_year,
-              is_registered = 1 and income_per_capita_previous_year is not null) as income_change_mean_per_capita,
-        {% for c in poverty_causes() %}
-        countIf(is_registered = 1 and has(poverty_causes, '{{ c }}')) as cause_{{ c }}_households,
-        {% endfor %}
-        countIf(is_registered = 1 and on_dibao = 1) as dibao_registered_households,
-        countIf(is_registered = 1 and on_tekun = 1) as tekun_registered_households,
-        sumIf(persons_insured, is_registered = 1) as insured_persons,
-        sumIf(compulsory_dropouts, is_registered = 1) as compulsory_dropouts_persons,
-        countIf(is_registered = 1 and house_grade in ('C', 'D')) as unsafe_house_households,
-        countIf(is_registered = 1 and water_safe = 0) as unsafe_water_households
-    from guarantees
-    group by region_code, level, reference_date
+    {{ village_rollup(date_filter, census_figures()) }}
 
 )
 
@@ -138,35 +198,33 @@ select
 from aggregated
 {%- endmacro %}
 
-{# Assessment figures of every region at every level for the facts matching date_filter. #}
+{# Assessment figures of every region at every level for the village figures matching date_filter. #}
 {% macro assessment_select(date_filter) -%}
-with facts as (
+with aggregated as (
 
-    {{ facts_at_levels(date_filter) }}
-
-),
-
-cadre_loads as (
-
-    -- households per active cadre, over every region
-    select reference_date, cadre_id, count() as cadre_households
-    from {{ ref('int_household_facts_latest') }}
-    array join active_cadres as cadre_id
-    where {{ date_filter }}
-    group by reference_date, cadre_id
+    {{ village_rollup(date_filter, [
+        'remaining_poor_persons', 'checked_registered_households', 'wrongly_identified_households',
+        'checked_exited_households', 'checked_exited_persons', 'wrongly_exited_households', 'wrongly_exited_persons',
+        'checked_non_registered_households', 'checked_non_registered_persons', 'missed_households', 'missed_persons',
+        'surveyed_households', 'satisfied_households', 'support_scope_households', 'households_with_cadre',
+        'visit_scope_households', 'visit_compliant_households', 'visit_months_in_period',
+        'returned_in_period_households', 'ever_exited_households']) }}
 
 ),
 
-cadres_by_region as (
+cadres as (
 
-    select
-        f.region_key as region_code,
-        f.level as level,
-        f.reference_date as reference_date,
-        groupUniqArray((l.cadre_id, l.cadre_households)) as cadres
-    from (select region_key, level, reference_date, active_cadres from facts) as f
-    array join f.active_cadres as cadre_id
-    inner join cadre_loads as l on l.cadre_id = cadre_id and l.reference_date = f.reference_date
+    -- each region's cadres (a cadre counts once in each region where it serves) and their loads
+    select region_code, level, reference_date, count() as cadres_active, groupArray(cadre_households) as cadre_loads
+    from (
+        select
+            l.reference_date as reference_date,
+            lv.level as level,
+            arrayJoin(arrayDistinct(arrayMap(v -> substring(v, 1, lv.code_length), l.villages))) as region_code,
+            l.cadre_households as cadre_households
+        from (select * from {{ ref('int_cadre_loads') }} where {{ date_filter }}) as l
+        cross join {{ ref('region_levels') }} as lv
+    )
     group by region_code, level, reference_date
 
 ),
@@ -187,7 +245,7 @@ alerts as (
         select h.*, d.reference_date, {{ period_start() }} as period_start
         from {{ ref('int_alert_handling') }} as h
         cross join (
-            select distinct reference_date from {{ ref('int_household_facts_latest') }} where {{ date_filter }}
+            select distinct reference_date from {{ ref('int_village_figures') }} where {{ date_filter }}
         ) as d
     ) as a
     cross join {{ ref('region_levels') }} as lv
@@ -216,38 +274,6 @@ zones as (
 
 ),
 
-aggregated as (
-
-    select
-        region_key as region_code,
-        level,
-        reference_date,
-        sumIf(living_members, is_remaining_poor = 1) as remaining_poor_persons,
-        -- findings of each household's latest check, classified by its status at the check
-        countIf(check_finding is not null and status_at_check in ('poor', 'returned', 'exited')) as checked_registered_households,
-        countIf(check_finding = 'wrongly_identified' and status_at_check in ('poor', 'returned', 'exited')) as wrongly_identified_households,
-        countIf(check_finding is not null and status_at_check = 'exited') as checked_exited_households,
-        sumIf(living_members, check_finding is not null and status_at_check = 'exited') as checked_exited_persons,
-        countIf(check_finding = 'wrongly_exited' and status_at_check = 'exited') as wrongly_exited_households,
-        sumIf(living_members, check_finding = 'wrongly_exited' and status_at_check = 'exited') as wrongly_exited_persons,
-        countIf(check_finding is not null and status_at_check = 'non_registered') as checked_non_registered_households,
-        sumIf(living_members, check_finding is not null and status_at_check = 'non_registered') as checked_non_registered_persons,
-        countIf(check_finding = 'missed' and status_at_check = 'non_registered') as missed_households,
-        sumIf(living_members, check_finding = 'missed' and status_at_check = 'non_registered') as missed_persons,
-        countIf(satisfied is not null) as surveyed_households,
-        countIf(satisfied = 1) as satisfied_households,
-        countIf(is_registered = 1) as support_scope_households,
-        countIf(is_registered = 1 and has_cadre = 1) as households_with_cadre,
-        countIf(is_registered = 1 and visits_compliant is not null) as visit_scope_households,
-        countIf(is_registered = 1 and visits_compliant = 1) as visit_compliant_households,
-        max(visit_months_required) as visit_months_in_period,
-        countIf(returned_in_period = 1) as returned_in_period_households,
-        countIf(status in ('exited', 'returned')) as ever_exited_households
-    from facts
-    group by region_code, level, reference_date
-
-),
-
 joined as (
 
     select
@@ -257,7 +283,8 @@ joined as (
         a.* except (region_code, level, reference_date),
         coalesce(nullIf(z_own.zone, ''), nullIf(z_county.zone, ''), 'central') as zone,
         p.agricultural_population as agricultural_population,
-        c.cadres as cadres,
+        c.cadres_active as region_cadres,
+        c.cadre_loads as cadre_loads,
         al.alerts_raised as alerts_raised,
         al.alerts_resolved as alerts_resolved,
         al.alerts_open as alerts_open,
@@ -267,7 +294,7 @@ joined as (
     left join zones as z_county on z_county.region_code = substring(a.region_code, 1, 6)
     left join population as p
         on p.region_code = a.region_code and p.level = a.level and p.year = toYear(a.reference_date)
-    left join cadres_by_region as c
+    left join cadres as c
         on c.region_code = a.region_code and c.level = a.level and c.reference_date = a.reference_date
     left join alerts as al
         on al.region_code = a.region_code and al.level = a.level and al.reference_date = a.reference_date
@@ -298,9 +325,9 @@ rated as (
         {{ rate('households_with_cadre', 'support_scope_households') }} as support_coverage_rate,
         {{ rate('visit_compliant_households', 'visit_scope_households') }} as visit_compliance_rate,
         {{ rate('returned_in_period_households', 'ever_exited_households') }} as return_rate,
-        toUInt32(length(coalesce(cadres, []))) as cadres_active,
-        toUInt32(arrayCount(x -> x.2 > coalesce(t.cadre_households_max, 5), coalesce(cadres, []))) as cadres_over_limit,
-        if(length(coalesce(cadres, [])) = 0, NULL, toFloat64(households_with_cadre) / length(cadres)) as households_per_cadre
+        toUInt32(coalesce(region_cadres, 0)) as cadres_active,
+        toUInt32(arrayCount(x -> x > coalesce(t.cadre_households_max, 5), cadre_loads)) as cadres_over_limit,
+        if(coalesce(region_cadres, 0) = 0, NULL, toFloat64(households_with_cadre) / region_cadres) as households_per_cadre
     from joined as j
     left join {{ ref('indicator_thresholds') }} as t on t.level = j.level and t.zone = j.zone
     settings join_use_nulls = 1

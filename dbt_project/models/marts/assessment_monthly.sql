@@ -1,5 +1,5 @@
 {{ config(materialized='incremental', unique_key='build_key', order_by='(level, region_code, reference_date)') }}
--- depends_on: {{ ref('int_household_facts') }}
+-- depends_on: {{ ref('int_village_figures') }}
 
 -- The assessment figures at the last day of each month of the series.
 -- An incremental build recomputes only the month ends whose inputs changed since the last one:

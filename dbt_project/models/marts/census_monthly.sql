@@ -1,8 +1,8 @@
 {{ config(materialized='incremental', unique_key='build_key', order_by='(level, region_code, reference_date)') }}
--- depends_on: {{ ref('int_household_facts') }}
+-- depends_on: {{ ref('int_village_figures') }}
 
 -- The census figures at the last day of each month of the series, for every region and level.
 -- An incremental build recomputes only the month ends whose household facts changed since
--- (changed_dates_filter); the others keep their rows (build_key is per month end and T).
+-- (changed_dates_filter, via the village figures); the others keep their rows (build_key is per month end and T).
 
 {{ census_select('reference_date in ' ~ series_dates_array() ~ ' and ' ~ changed_dates_filter()) }}

@@ -3,29 +3,11 @@
 -- Consistency checks (数据一致性) at D per region and level: 两线合一, missed candidates,
 -- live versus rebuilt status, invalid transitions, and the totals check against the census.
 
-with facts as (
+with aggregated as (
 
-    {{ facts_at_levels('is_census_date = 1') }}
-
-),
-
-aggregated as (
-
-    select
-        region_key as region_code,
-        level,
-        reference_date,
-        count() as households_total,
-        countIf(on_dibao = 1) as dibao_households,
-        countIf(on_dibao = 1 and is_registered = 1) as dibao_households_registered,
-        countIf(on_dibao = 1 and is_registered = 0) as dibao_households_not_registered,
-        countIf(is_registered = 1) as registered_households,
-        countIf(is_registered = 1 and on_dibao = 1) as registered_households_on_dibao,
-        countIf(is_registered = 0 and coalesce(monitoring_risk_state, '') != 'open'
-                and (on_dibao = 1 or on_tekun = 1 or coalesce(income_above_line = 0, false))) as missed_candidate_households,
-        sum(invalid_transitions) as invalid_transitions
-    from facts
-    group by region_code, level, reference_date
+    {{ village_rollup('is_census_date = 1', [
+        'households_total', 'dibao_households', 'dibao_households_registered', 'dibao_households_not_registered',
+        'registered_households', 'missed_candidate_households', 'invalid_transitions']) }}
 
 ),
 
@@ -97,8 +79,8 @@ select
     a.dibao_households_not_registered as dibao_households_not_registered,
     {{ rate('a.dibao_households_registered', 'a.dibao_households') }} as dibao_registered_rate,
     a.registered_households as registered_households,
-    a.registered_households_on_dibao as registered_households_on_dibao,
-    {{ rate('a.registered_households_on_dibao', 'a.registered_households') }} as registered_on_dibao_rate,
+    a.dibao_households_registered as registered_households_on_dibao,
+    {{ rate('a.dibao_households_registered', 'a.registered_households') }} as registered_on_dibao_rate,
     a.missed_candidate_households as missed_candidate_households,
     a.invalid_transitions as invalid_transitions,
     coalesce(lt.live_status_households, 0) as live_status_households,
