@@ -39,6 +39,8 @@ from streams.guarantees import Lines, load_lines
 TABLE = "households"
 #: Allocations between two young-generation collections in a worker (Python's default: 700).
 GC_THRESHOLD = 50_000
+#: Messages (fetched partition batches) a worker's stream may hold before fetching pauses.
+STREAM_BUFFER = 100
 #: Changelog key of the end-of-batch marker: '~' is not allowed in a household id.
 MARK = b"~mark"
 #: (topic, key, value, headers) -> awaitable delivery
@@ -224,7 +226,9 @@ def create_app(
         broker_heartbeat_interval=1,
         broker_max_poll_interval=300,
         consumer_auto_offset_reset="earliest",
-        stream_buffer_maxsize=20000,
+        # Messages waiting for the fold; each stands for up to a partition's poll (<= 1 MB of records),
+        # so this bounds a worker's memory when it falls behind: fetching pauses beyond it.
+        stream_buffer_maxsize=STREAM_BUFFER,
         producer_linger=0.005,
         producer_max_batch_size=1_000_000,
         producer_max_request_size=4_000_000,
