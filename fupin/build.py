@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -28,6 +29,8 @@ from fupin.config import Settings
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 FAMILIES = ("census", "assessment", "consistency")
 LEVELS = ("province", "city", "county", "township", "village")
+#: Tells the dbt project whether its code changed since the last passing build ("1") or not ("0").
+CODE_CHANGED_ENV = "FUPIN_DBT_CODE_CHANGED"
 #: Node results dbt reports as progress lines.
 _PROGRESS_EVENTS = {"LogModelResult", "LogTestResult", "LogSeedResult", "LogStartLine", "LogFreshnessResult"}
 
@@ -150,11 +153,12 @@ def run_build_job(
     variables = dbt_vars(as_of_date, cutoff, series_months, period_start)
     # Unit tests check the code on fixed inputs: they run when the project's code changed since the
     # last passing build of this database (and on full refreshes), not on every incremental build.
-    # The same condition makes the monthly marts recompute every month end, not only the changed ones.
+    # The same condition makes the village figures and monthly marts recompute every date, not only
+    # the changed ones, and the scoped data tests check whole tables.
     fingerprint = project_fingerprint()
     marker = dbt_dir(settings) / "code_fingerprint"
     code_unchanged = not full_refresh and marker.exists() and marker.read_text() == fingerprint
-    args = ["build", "--vars", json.dumps({**variables, "code_changed": not code_unchanged})]
+    args = ["build", "--vars", json.dumps(variables)]
     if full_refresh:
         args.append("--full-refresh")
     if select:
@@ -162,7 +166,17 @@ def run_build_job(
     if code_unchanged:
         args += ["--exclude-resource-type", "unit_test"]
     started = time.monotonic()
-    res = run_dbt(settings, args, progress)
+    # An environment variable, not a dbt var: vars that differ between builds make dbt parse the
+    # whole project again (seconds); the project reads it at run time (macro code_changed).
+    previous = os.environ.get(CODE_CHANGED_ENV)
+    os.environ[CODE_CHANGED_ENV] = "0" if code_unchanged else "1"
+    try:
+        res = run_dbt(settings, args, progress)
+    finally:
+        if previous is None:
+            os.environ.pop(CODE_CHANGED_ENV, None)
+        else:
+            os.environ[CODE_CHANGED_ENV] = previous
     elapsed = time.monotonic() - started
     nodes = []
     for r in getattr(res.result, "results", None) or []:

@@ -1,14 +1,28 @@
 {# Incremental household facts: recompute only households with events landed since the last build. #}
 
+{# Whether the project's code changed since the last passing build of this database (then every
+   date is recomputed and every test checks whole tables). run_build_job sets FUPIN_DBT_CODE_CHANGED
+   (an environment variable, not a var: a var that differs between builds makes dbt parse the
+   project again); unset means changed. #}
+{% macro code_changed() -%}
+  {{ return(env_var('FUPIN_DBT_CODE_CHANGED', '1') != '0') }}
+{%- endmacro %}
+
+{# Latest ingested_at in the event store, stored with the rows a build writes (their watermark). #}
+{% macro source_watermark_sql() -%}
+  (select max(ingested_at) from {{ source('warehouse', 'events') }})
+{%- endmacro %}
+
 {% macro facts_watermark_sql() -%}
   coalesce((select max(source_watermark) from {{ this }}), toDateTime64(0, 3, 'UTC'))
 {%- endmacro %}
 
-{# Filter on a household_id column: every household on a full build, the changed ones otherwise. #}
+{# Filter on a household_id column: every household on a full build, the changed ones otherwise.
+   The event store as landed (no FINAL): a redelivered copy only makes its household recomputed. #}
 {% macro changed_households_filter() -%}
   {%- if is_incremental() -%}
     household_id in (
-        select household_id from {{ source('warehouse', 'events_latest') }}
+        select household_id from {{ source('warehouse', 'events') }}
         where ingested_at > {{ facts_watermark_sql() }}
     )
   {%- else -%}
@@ -20,7 +34,7 @@
 {% macro changed_from_sql() -%}
   {%- if is_incremental() -%}
     select household_id, min(toDate(occurred_at)) as changed_from
-    from {{ source('warehouse', 'events_latest') }}
+    from {{ source('warehouse', 'events') }}
     where ingested_at > {{ facts_watermark_sql() }}
     group by household_id
   {%- else -%}
@@ -31,7 +45,7 @@
 {# Dates whose household facts were rebuilt since int_village_figures' last build (all on a full
    build, a code change or a new context: the pre-hook empties the table then). #}
 {% macro rebuilt_dates_filter() -%}
-  {%- if is_incremental() and not var('code_changed', true) -%}
+  {%- if is_incremental() and not code_changed() -%}
     reference_date in (
         select distinct reference_date from {{ ref('int_household_facts') }}
         where built_at > (select coalesce(max(built_at), toDateTime64(0, 3, 'UTC')) from {{ this }})
@@ -44,7 +58,7 @@
 {# Month ends of the series whose village figures changed since this mart's last build of them
    (all on a full build, a code change or a new context), plus extra_condition's. #}
 {% macro changed_dates_filter(extra_condition=none) -%}
-  {%- if is_incremental() and not var('code_changed', true) -%}
+  {%- if is_incremental() and not code_changed() -%}
     (reference_date in (
         select distinct reference_date from {{ ref('int_village_figures') }}
         where built_at > (

@@ -212,17 +212,30 @@ with aggregated as (
 
 ),
 
+cadre_groups as (
+
+    -- cadres serving the same villages with the same load, counted together: a region's cadres
+    -- come from a few such groups rather than from every cadre once per level
+    select reference_date, villages, cadre_households, count() as cadres
+    from {{ ref('int_cadre_loads') }}
+    where {{ date_filter }}
+    group by reference_date, villages, cadre_households
+
+),
+
 cadres as (
 
-    -- each region's cadres (a cadre counts once in each region where it serves) and their loads
-    select region_code, level, reference_date, count() as cadres_active, groupArray(cadre_households) as cadre_loads
+    -- each region's cadres (a cadre counts once in each region where it serves), by load
+    select region_code, level, reference_date, sum(cadres) as cadres_active,
+           groupArray((cadre_households, cadres)) as cadre_loads
     from (
         select
-            l.reference_date as reference_date,
+            g.reference_date as reference_date,
             lv.level as level,
-            arrayJoin(arrayDistinct(arrayMap(v -> substring(v, 1, lv.code_length), l.villages))) as region_code,
-            l.cadre_households as cadre_households
-        from (select * from {{ ref('int_cadre_loads') }} where {{ date_filter }}) as l
+            arrayJoin(arrayDistinct(arrayMap(v -> substring(v, 1, lv.code_length), g.villages))) as region_code,
+            g.cadre_households as cadre_households,
+            g.cadres as cadres
+        from cadre_groups as g
         cross join {{ ref('region_levels') }} as lv
     )
     group by region_code, level, reference_date
@@ -326,7 +339,7 @@ rated as (
         {{ rate('visit_compliant_households', 'visit_scope_households') }} as visit_compliance_rate,
         {{ rate('returned_in_period_households', 'ever_exited_households') }} as return_rate,
         toUInt32(coalesce(region_cadres, 0)) as cadres_active,
-        toUInt32(arrayCount(x -> x > coalesce(t.cadre_households_max, 5), cadre_loads)) as cadres_over_limit,
+        toUInt32(arraySum(arrayMap(x -> if(x.1 > coalesce(t.cadre_households_max, 5), x.2, 0), cadre_loads))) as cadres_over_limit,
         if(coalesce(region_cadres, 0) = 0, NULL, toFloat64(households_with_cadre) / region_cadres) as households_per_cadre
     from joined as j
     left join {{ ref('indicator_thresholds') }} as t on t.level = j.level and t.zone = j.zone

@@ -17,7 +17,8 @@
 {# SQL literal of T, or NULL when the census is not frozen. #}
 {% macro cutoff_literal() -%}
   {%- if cutoff_iso() -%}
-    parseDateTime64BestEffort('{{ cutoff_iso() }}', 3, 'UTC')
+    {#- Nullable either way: a mart first built with a cut-off also stores builds without one -#}
+    CAST(parseDateTime64BestEffort('{{ cutoff_iso() }}', 3, 'UTC') AS Nullable(DateTime64(3, 'UTC')))
   {%- else -%}
     CAST(NULL AS Nullable(DateTime64(3, 'UTC')))
   {%- endif -%}

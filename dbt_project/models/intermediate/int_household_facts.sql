@@ -242,6 +242,6 @@ select
     status_at_check,
     satisfied,
     '{{ build_context() }}' as context,
-    (select max(ingested_at) from {{ source('warehouse', 'events_latest') }}) as source_watermark,
+    {{ source_watermark_sql() }} as source_watermark,
     now64(3, 'UTC') as built_at
 from with_lines

@@ -1,5 +1,9 @@
+{{ config(materialized='incremental', incremental_strategy='delete_insert', unique_key='household_id', order_by='household_id',
+          on_schema_change='sync_all_columns') }}
+
 -- The base status of every household in the event store, re-derived from all its events by
--- valid-time replay, to compare with the live status the streams produced.
+-- valid-time replay, to compare with the live status the streams produced. Incremental: a build
+-- re-derives the households with events landed since its last build (delete+insert by household).
 
 with transitions as (
 
@@ -11,6 +15,7 @@ with transitions as (
                                'poverty_office.household_returned'))) as timeline,
         count() as events
     from {{ source('warehouse', 'events_latest') }}
+    where {{ changed_households_filter() }}
     group by household_id
 
 )
@@ -22,5 +27,6 @@ select
         e.4 = 'poverty_office.household_exited' and acc in ('poor', 'returned'), 'exited',
         e.4 = 'poverty_office.household_returned' and acc = 'exited', 'returned',
         acc), timeline, 'non_registered') as rebuilt_status,
-    events
+    events,
+    {{ source_watermark_sql() }} as source_watermark
 from transitions

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', unique_key='build_key', order_by='(level, region_code, reference_date)') }}
+{{ config(materialized='incremental', incremental_strategy='delete_insert', unique_key='build_key', order_by='(level, region_code, reference_date)') }}
 
 -- Performance-assessment figures (成效考核) at D for every region at every level.
 

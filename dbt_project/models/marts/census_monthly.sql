@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', unique_key='build_key', order_by='(level, region_code, reference_date)') }}
+{{ config(materialized='incremental', incremental_strategy='delete_insert', unique_key='build_key', order_by='(level, region_code, reference_date)') }}
 -- depends_on: {{ ref('int_village_figures') }}
 
 -- The census figures at the last day of each month of the series, for every region and level.

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', unique_key='build_key', order_by='(level, region_code, reference_date)') }}
+{{ config(materialized='incremental', incremental_strategy='delete_insert', unique_key='build_key', order_by='(level, region_code, reference_date)') }}
 
 -- Consistency checks (数据一致性) at D per region and level: 两线合一, missed candidates,
 -- live versus rebuilt status, invalid transitions, and the totals check against the census.
