@@ -172,6 +172,14 @@ class ChdbWarehouse:
             except Exception as exc:
                 raise WarehouseError(f"insert into {target} failed: {str(exc).strip()}") from exc
 
+    def query_batch(self, sql: str, sink_batch: Any) -> Any:
+        """Run ``sql`` reading ``sink_batch`` (a pyarrow table) as ``Python(sink_batch)``; an Arrow table.
+
+        chdb finds the object by its name in the calling frames, so the parameter's name is the
+        name the SQL uses. The engine reads it without holding the GIL.
+        """
+        return self._run(sql, "arrowtable", None)
+
     def _column_types(self, target: str) -> dict[str, str]:
         if target not in self._types:
             db, _, name = target.partition(".")

@@ -7,6 +7,11 @@ each table is a ReplacingMergeTree keyed on the message's identity (read with ``
 a retried batch carries the same insert deduplication token. A table that cannot be written
 pauses consumption and is retried with backoff; nothing is committed past unwritten data. A
 message that breaks the contract becomes a dead letter (source ``sink``), never a crash.
+
+On chdb, department events take the fast path (:class:`FastEvents`): the consuming thread only
+keeps the records, and the engine checks them against the contract compiled to SQL
+(:mod:`warehouse.contract_sql`) and writes them, without the GIL. What it does not accept goes
+through the Python path (``fupin.contract``), which decides and gives dead letters their reasons.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -29,6 +35,7 @@ from fupin.config import Settings
 from fupin.contract import ContractError, decode
 from fupin.timeutil import parse_instant
 from fupin.topics import DEPARTMENTS, alerts_topic, deadletter_topic, input_topics, status_topic
+from warehouse import contract_sql
 from warehouse.client import Warehouse, WarehouseError
 
 log = logging.getLogger("fupin.sink")
@@ -307,6 +314,8 @@ class SinkProgress:
     rows: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TABLE_COLUMNS, 0))
     batches: int = 0
     dead_letters: int = 0
+    #: Events checked and written by the engine (fast path); the others by the Python path.
+    engine_checked: int = 0
     skipped: int = 0
     committed: dict[str, int] = field(default_factory=dict)
     paused: bool = False
@@ -336,6 +345,7 @@ class SinkProgress:
             "rows": dict(self.rows),
             "batches": self.batches,
             "dead_letters": self.dead_letters,
+            "engine_checked": self.engine_checked,
             "skipped": self.skipped,
             "committed": dict(self.committed),
             "paused": self.paused,
@@ -390,6 +400,120 @@ def decode_events(
     return b"\n".join(lines), len(lines), rejected
 
 
+# ------------------------------------------------------------------------------------------------
+# The fast path (chdb): events checked and written by the engine, off the GIL
+
+
+class FastEvents:
+    """Input-topic messages handed to chdb as they are: ClickHouse checks them and writes the events.
+
+    The consuming thread only keeps the records; here (the writer thread) their values and
+    positions become one Arrow table, and chdb, which reads it and runs without the GIL, applies
+    :mod:`warehouse.contract_sql`: messages it accepts become rows of ``events``; the others
+    (every bad message, and good ones in another form: other key order, escapes, the types with
+    a semantic check) are returned, and the Python path decides about them with the contract
+    itself, as before. Session tables hold the batch between the statements.
+    """
+
+    _ids = iter(range(1, 1 << 62))
+
+    def __init__(self, warehouse: Warehouse) -> None:
+        self.warehouse = warehouse
+        n = next(self._ids)
+        #: Session tables of this connection: the batch's messages, and which were accepted.
+        self.stage, self.accepted = f"sink_stage_{n}", f"sink_accepted_{n}"
+        self._created = False
+
+    @staticmethod
+    def supported(warehouse: Warehouse) -> bool:
+        return hasattr(warehouse, "query_batch")
+
+    def _create(self) -> None:
+        if self._created:
+            return
+        self.warehouse.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.stage} (i UInt32, topic String, partition UInt32, "
+            "offset UInt64, ingested_at DateTime64(3, 'UTC'), v String, et String) ENGINE = Memory"
+        )
+        self.warehouse.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.accepted} (i UInt32) ENGINE = Memory"
+        )
+        self._created = True
+
+    def write(self, chunks: list[tuple[str, int, list[Any], datetime]], token: str) -> tuple[int, list[int]]:
+        """Insert the accepted events of ``chunks``; returns how many, and the indices of the rest.
+
+        Indices count the records of ``chunks`` in order. Raises WarehouseError.
+        """
+        import numpy as np
+        import pyarrow as pa
+
+        value, position = attrgetter("value"), attrgetter("offset")
+        values: list[Any] = []
+        offsets: list[int] = []
+        lengths, topics, partitions, times = [], [], [], []
+        names: dict[str, int] = {}  # a dictionary of distinct topics (several partitions share one)
+        for topic, partition, records, now in chunks:
+            values += map(value, records)
+            offsets += map(position, records)
+            lengths.append(len(records))
+            topics.append(names.setdefault(topic, len(names)))
+            partitions.append(partition)
+            times.append(now.astimezone(UTC).replace(tzinfo=None))
+        n = len(values)
+        chunk = np.repeat(np.arange(len(chunks), dtype=np.int32), lengths)
+        table = pa.table(
+            {
+                "i": pa.array(np.arange(n, dtype=np.uint32)),
+                "topic": pa.DictionaryArray.from_arrays(
+                    pa.array(np.array(topics, dtype=np.int32)[chunk]), pa.array(list(names), pa.string())
+                ),
+                "partition": pa.array(np.array(partitions, dtype=np.uint32)[chunk]),
+                "offset": pa.array(offsets, pa.uint64()),
+                "ingested_at": pa.array(np.array(times, dtype="datetime64[ms]")[chunk]).cast(
+                    pa.timestamp("ms", tz="UTC")
+                ),
+                "v": pa.array(values, pa.binary()),
+            }
+        )
+        # Several record batches: the engine reads them in parallel streams.
+        sink_batch = pa.Table.from_batches(table.to_batches(max_chunksize=max(1024, -(-n // 4))))
+        self._create()
+        wh = self.warehouse
+        wh.execute(f"TRUNCATE TABLE {self.stage}")
+        wh.execute(f"TRUNCATE TABLE {self.accepted}")
+        # Short-circuit evaluation off (it copies the columns for every term) and no JIT (a
+        # compilation would stall one batch); the messages are read once, their types noted.
+        plain = "SETTINGS short_circuit_function_evaluation = 'disable', compile_expressions = 0"
+        wh.query_batch(
+            f"INSERT INTO {self.stage} SELECT i, toString(assumeNotNull(topic)), partition, offset, ingested_at, "
+            f"assumeNotNull(v) AS v, extract(v, {contract_sql.EVENT_TYPE}) FROM Python(sink_batch) {plain}",
+            sink_batch,
+        )
+        del sink_batch, table, values
+        regexes = contract_sql.message_regexes()
+        kinds = [k for (k,) in wh.query(f"SELECT DISTINCT et FROM {self.stage}") if k in regexes]
+        if kinds:
+            # One filtered subquery per type: each expression runs only on its own messages.
+            arms = " UNION ALL ".join(
+                f"SELECT i FROM (SELECT * FROM {self.stage} WHERE et = {contract_sql.literal(k)}) "
+                f"WHERE {contract_sql.type_check(k)}"
+                for k in kinds
+            )
+            wh.execute(f"INSERT INTO {self.accepted} {arms} {plain}")
+            wh.execute(
+                f"INSERT INTO {wh.database}.events ({', '.join(EVENT_COLUMNS)}) "
+                f"SELECT {', '.join(contract_sql.event_columns())} FROM (SELECT *, {contract_sql.ENVELOPE} AS t "
+                f"FROM {self.stage} WHERE i IN {self.accepted}) "
+                f"SETTINGS insert_deduplication_token = {contract_sql.literal(token)}, "
+                "max_insert_threads = 1, compile_expressions = 0, optimize_on_insert = 0"
+            )
+        rest = [
+            i for (i,) in wh.query(f"SELECT i FROM {self.stage} WHERE i NOT IN {self.accepted} ORDER BY i")
+        ]
+        return n - len(rest), rest
+
+
 @dataclass
 class Batch:
     """Rows of consecutive messages, per table, with the offset span they came from."""
@@ -407,6 +531,51 @@ class Batch:
     pending: list[tuple[Any, list[Any], datetime]] = field(default_factory=list)
     event_lines: list[bytes] = field(default_factory=list)
     event_count: int = 0
+    #: Events the engine checked and wrote itself (the fast path), of :attr:`event_count`.
+    engine_checked: int = 0
+    #: Input-topic records for the fast path: (topic, partition, records, receipt time).
+    raw: list[tuple[str, int, list[Any], datetime]] = field(default_factory=list)
+
+    def decode(self, records: list[Any], topic: str, partition: int, now: datetime) -> None:
+        """The Python path: each record checked by the contract into an event line, or a dead letter."""
+        lines, dead = self.event_lines, self.rows["dead_letters"]
+        before = len(lines)
+        for r in records:
+            try:
+                if r.value is None:
+                    raise Rejected("empty message value")
+                lines.append(event_line(r.value, topic, partition, r.offset, now))
+            except Exception as exc:  # bad input, or anything a message provokes: never stop
+                reason = exc.args[0] if isinstance(exc, Rejected) else _unexpected(exc)
+                dead.append(rejected_row(r.value, r.key, topic, partition, r.offset, str(reason), now))
+        self.event_count += len(lines) - before
+
+    def write_fast(self, fast: FastEvents | None) -> None:
+        """Events of :attr:`raw` through chdb; what it does not accept, through the Python path."""
+        total = sum(len(records) for _, _, records, _ in self.raw)
+        accepted, rest = 0, range(total)
+        if fast is not None:
+            try:
+                accepted, rest = fast.write(self.raw, self.token("events:fast"))
+            except WarehouseError as exc:
+                # Never stuck on the fast path: the Python path decides, and fails itself if the
+                # warehouse cannot be written (then the batch waits, as any other).
+                log.warning("events fast path failed, the Python path takes this batch: %s", exc)
+        self.event_count += accepted
+        self.engine_checked += accepted
+        self.written.add("events:fast")
+        start, pick = 0, iter(rest)
+        i = next(pick, None)
+        for topic, partition, records, now in self.raw:
+            end = start + len(records)
+            chosen = []
+            while i is not None and i < end:
+                chosen.append(records[i - start])
+                i = next(pick, None)
+            if chosen:
+                self.decode(chosen, topic, partition, now)
+            start = end
+        self.raw = []
 
     def resolve(self) -> None:
         """Collect the decoders' results in order (decoding here if a decoder process failed)."""
@@ -462,8 +631,10 @@ class Batch:
         )
         return f"sink:{table}:" + hashlib.sha256(spans.encode()).hexdigest()[:32]
 
-    def write(self, warehouse: Warehouse) -> None:
+    def write(self, warehouse: Warehouse, fast: FastEvents | None = None) -> None:
         """Insert every table's rows (each table at most once per batch); raises WarehouseError."""
+        if self.raw:
+            self.write_fast(fast)
         if self.event_lines and "events" not in self.written:
             data = b"\n".join(self.event_lines)
             if self.rows["events"]:
@@ -500,6 +671,7 @@ class Sink:
         on_flush: Callable[[SinkProgress], None] | None = None,
         idle_exit: float | None = None,
         decoders: int = 0,
+        fast: bool = True,
     ) -> None:
         self.warehouse = warehouse
         self.settings = settings
@@ -518,6 +690,10 @@ class Sink:
         #: Events go to the warehouse as pre-serialised lines where it takes them (chdb).
         self._lines = hasattr(warehouse, "insert_json_lines")
         self._pool = None
+        #: Events checked and written inside chdb (:class:`FastEvents`), unless decoders are asked for.
+        self._fast = (
+            FastEvents(warehouse) if fast and not self.decoders and FastEvents.supported(warehouse) else None
+        )
         self.progress = SinkProgress()
         self.stop_event = threading.Event()
         self._status, self._alerts, self._dead = (
@@ -586,7 +762,7 @@ class Sink:
                 return
             try:
                 batch.resolve()  # here, not in the consuming thread: it polls on meanwhile
-                batch.write(self.warehouse)
+                batch.write(self.warehouse, self._fast)
                 batch.error = None
             except WarehouseError as exc:
                 batch.error = str(exc)
@@ -602,6 +778,7 @@ class Sink:
         for table, rows in batch.rows.items():
             p.rows[table] += len(rows)
         p.rows["events"] += batch.event_count
+        p.engine_checked += batch.engine_checked
         p.dead_letters += len(batch.rows["dead_letters"])
         p.note_flush(sum(len(r) for r in batch.rows.values()) + batch.event_count)
         for (t, part), off in offsets.items():
@@ -642,7 +819,7 @@ class Sink:
             return True
         batch.resolve()
         try:
-            batch.write(self.warehouse)
+            batch.write(self.warehouse, self._fast)
         except WarehouseError as exc:
             self.progress.last_error = str(exc)
             return False
@@ -710,7 +887,20 @@ class Sink:
         got = 0
         now = datetime.now(UTC)  # one receipt time per poll: ingested_at
         polled = consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
-        if self._pool is None:
+        if self._fast is not None:  # the hot path: input records kept as they are, nothing per message
+            batch = self._batch
+            for records in polled.values():
+                if not records:
+                    continue
+                got += len(records)
+                first = records[0]
+                if first.topic in self._inputs:
+                    batch.raw.append((first.topic, first.partition, records, now))
+                else:
+                    for record in records:
+                        self.add(record, now, note=False)
+                batch.note_span(records)
+        elif self._pool is None:
             batch = self._batch
             dead = batch.rows["dead_letters"]
             events, make = (
