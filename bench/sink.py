@@ -3,7 +3,9 @@
 1. Throughput: BENCH_EVENTS valid events in the department topics of a fresh embedded broker;
    a raw kafka-python consumer reads them (no decoding), then the sink reads, validates and lands
    them in chdb. Rates run from the first record to the last (the group join is not counted).
-   Targets: sink/raw ≥ 0.7 and sink ≥ 100,000 events/s.
+   Targets: sink/raw ≥ 0.7 and sink ≥ 100,000 events/s. Also printed: CPU seconds per event of
+   the consuming thread, the rest of this process (the writer thread and chdb's own threads) and
+   the broker, so a run on a shared machine can be read for where the time goes.
 2. Latency: events produced at BENCH_RATE events/s for BENCH_SECONDS while the sink runs; a
    reader polls the warehouse every 50 ms; latency = first seen − sent. Target: p99 ≤ 5 s.
 3. events_latest: FINAL against LIMIT 1 BY event_id on the stored events (why the view uses FINAL).
@@ -72,16 +74,38 @@ def raw_rate(settings, n: int) -> float:
     return n / elapsed
 
 
-def sink_rate(wh, settings, n: int) -> tuple[float, Sink]:
+def _cpu(path: str) -> float:
+    """CPU seconds (user + system) of a /proc stat file."""
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sink_rate(wh, settings, n: int, broker_pid: int) -> tuple[float, Sink, dict[str, float]]:
+    """Events/s from the first record to the last committed, and CPU µs per event by who spent it."""
     sink = Sink(
         wh, settings, settings.broker_bootstrap, batch_size=BATCH, batch_seconds=1.0, decoders=DECODERS
     )
-    thread = threading.Thread(target=sink.run, daemon=True)
+    consumer: list[int] = []
+
+    def run() -> None:
+        consumer.append(threading.get_native_id())
+        sink.run()
+
+    me, broker = f"/proc/{os.getpid()}/stat", f"/proc/{broker_pid}/stat"
+    before = (_cpu(me), _cpu(broker))
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     while sink.progress.messages < n:
         time.sleep(0.01)
     done = time.monotonic()
-    return n / (done - sink.progress.first_record_at), sink
+    thread_cpu = _cpu(f"/proc/{os.getpid()}/task/{consumer[0]}/stat")
+    process, broker_cpu = _cpu(me) - before[0], _cpu(broker) - before[1]
+    per_event = {
+        "consuming thread": thread_cpu / n * 1e6,
+        "writer + chdb": (process - thread_cpu) / n * 1e6,
+        "broker": broker_cpu / n * 1e6,
+    }
+    return n / (done - sink.progress.first_record_at), sink, per_event
 
 
 def latency(wh_path, settings, sink: Sink) -> list[float]:
@@ -151,10 +175,12 @@ def main() -> None:
         print(f"produced {N:,} events in {time.perf_counter() - t0:.1f} s")
         raw = raw_rate(settings, N)
         print(f"raw kafka-python consumer: {raw:,.0f} events/s")
-        rate, sink = sink_rate(wh, settings, N)
+        rate, sink, cpu = sink_rate(wh, settings, N, broker.pid)
         stored = wh.query("SELECT count() FROM events_latest")[0][0]
+        share = sink.progress.engine_checked / max(1, sink.progress.rows["events"])
         print(f"sink into chdb:            {rate:,.0f} events/s ({stored:,} rows in events_latest; "
-              f"{DECODERS} decoder process(es))")  # fmt: skip
+              f"{share:.1%} checked in chdb; {DECODERS} decoder process(es))")  # fmt: skip
+        print("CPU per event:             " + ", ".join(f"{k} {v:.1f} µs" for k, v in cpu.items()))
         ratio = rate / raw
         print(f"sink/raw ratio:            {ratio:.2f} (target >= 0.7: {'met' if ratio >= 0.7 else 'NOT met'}); "
               f"sink >= 100,000 events/s: {'met' if rate >= 100_000 else 'NOT met'}")  # fmt: skip
