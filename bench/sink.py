@@ -28,6 +28,8 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
 BATCH = int(os.environ.get("BENCH_BATCH", "20000"))
 #: Decoder processes (0: the sink thread decodes). On the two shared cores here 0 measured best.
 DECODERS = int(os.environ.get("BENCH_DECODERS", "0"))
+#: 0: every event through the Python path (fupin.contract in the sink thread), for comparison.
+FAST = os.environ.get("BENCH_FAST", "1") != "0"
 
 _tmp = Path(tempfile.mkdtemp(prefix="fupin-bench-sink-"))
 os.environ["FUPIN_CHDB_PATH"] = str(_tmp / "chdb")
@@ -83,7 +85,13 @@ def _cpu(path: str) -> float:
 def sink_rate(wh, settings, n: int, broker_pid: int) -> tuple[float, Sink, dict[str, float]]:
     """Events/s from the first record to the last committed, and CPU µs per event by who spent it."""
     sink = Sink(
-        wh, settings, settings.broker_bootstrap, batch_size=BATCH, batch_seconds=1.0, decoders=DECODERS
+        wh,
+        settings,
+        settings.broker_bootstrap,
+        batch_size=BATCH,
+        batch_seconds=1.0,
+        decoders=DECODERS,
+        fast=FAST,
     )
     consumer: list[int] = []
 
