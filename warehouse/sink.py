@@ -482,9 +482,12 @@ class FastEvents:
         wh = self.warehouse
         wh.execute(f"TRUNCATE TABLE {self.stage}")
         wh.execute(f"TRUNCATE TABLE {self.accepted}")
-        # Short-circuit evaluation off (it copies the columns for every term) and no JIT (a
-        # compilation would stall one batch); the messages are read once, their types noted.
-        plain = "SETTINGS short_circuit_function_evaluation = 'disable', compile_expressions = 0"
+        # Short-circuit evaluation off (it copies the columns for every term), no JIT (a
+        # compilation would stall one batch), one engine thread (the consuming thread has the
+        # other core); the messages are read once, their types noted.
+        plain = (
+            "SETTINGS short_circuit_function_evaluation = 'disable', compile_expressions = 0, max_threads = 1"
+        )
         wh.query_batch(
             f"INSERT INTO {self.stage} SELECT i, toString(assumeNotNull(topic)), partition, offset, ingested_at, "
             f"assumeNotNull(v) AS v, extract(v, {contract_sql.EVENT_TYPE}) FROM Python(sink_batch) {plain}",
