@@ -153,6 +153,7 @@ def run_build_job(
     variables = dbt_vars(as_of_date, cutoff, series_months, period_start)
     # Unit tests check the code on fixed inputs: they run when the project's code changed since the
     # last passing build of this database (and on full refreshes), not on every incremental build.
+    # Seeds are part of that code: unchanged, the loaded seed tables stay (their tests still run).
     # The same condition makes the village figures and monthly marts recompute every date, not only
     # the changed ones, and the scoped data tests check whole tables.
     fingerprint = project_fingerprint()
@@ -164,7 +165,7 @@ def run_build_job(
     if select:
         args += ["--select", select]
     if code_unchanged:
-        args += ["--exclude-resource-type", "unit_test"]
+        args += ["--exclude-resource-type", "unit_test", "seed"]
     started = time.monotonic()
     # An environment variable, not a dbt var: vars that differ between builds make dbt parse the
     # whole project again (seconds); the project reads it at run time (macro code_changed).

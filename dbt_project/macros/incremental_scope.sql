@@ -84,3 +84,22 @@
     {% endif %}
   {% endif %}
 {% endmacro %}
+
+{# Pre-hook of the accumulating marts, replaced one build at a time (insert_overwrite: build_key
+   is the partition, so a build swaps whole partitions instead of a delete mutation's latency). A
+   mart stored before it was partitioned so is first copied into that layout, every build's rows
+   kept. #}
+{% macro partition_by_build_key() %}
+  {% if execute %}
+    {% set rows = run_query("select partition_key from system.tables where database = '" ~ this.schema
+                            ~ "' and name = '" ~ this.identifier ~ "'") %}
+    {% if rows and rows.rows | length > 0 and rows.columns[0].values()[0] != 'build_key' %}
+      {% set copy = this.incorporate(path={"identifier": this.identifier ~ '__partitioned'}) %}
+      {% do run_query("drop table if exists " ~ copy) %}
+      {% do run_query("create table " ~ copy ~ " engine = MergeTree partition by build_key order by "
+                      ~ config.get('order_by') ~ " as select * from " ~ this) %}
+      {% do run_query("exchange tables " ~ this ~ " and " ~ copy) %}
+      {% do run_query("drop table " ~ copy) %}
+    {% endif %}
+  {% endif %}
+{% endmacro %}

@@ -1,8 +1,8 @@
 {{
   config(
     materialized='incremental',
-    incremental_strategy='delete_insert',
-    unique_key='reference_date',
+    incremental_strategy='insert_overwrite',
+    partition_by='reference_date',
     on_schema_change='sync_all_columns',
     order_by='(reference_date, cadre_id)',
     pre_hook="{{ reset_facts_if_context_changed() }}"

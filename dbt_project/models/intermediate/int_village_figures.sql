@@ -1,8 +1,8 @@
 {{
   config(
     materialized='incremental',
-    incremental_strategy='delete_insert',
-    unique_key='reference_date',
+    incremental_strategy='insert_overwrite',
+    partition_by='reference_date',
     on_schema_change='sync_all_columns',
     order_by='(reference_date, region_code)',
     pre_hook="{{ reset_facts_if_context_changed() }}"
@@ -11,10 +11,10 @@
 -- depends_on: {{ ref('int_household_facts') }}
 
 -- One row per village and reference date: the additive parts of every mart figure (counts and
--- sums, the parts of means and of the income median). The marts roll these up to every level (village_rollup), so the
--- household facts are aggregated once, not once per level and mart.
+-- sums, the parts of means and of the income median). The marts roll these up to every level
+-- (village_rollup), so the household facts are aggregated once, not once per level and mart.
 -- An incremental build recomputes the dates whose household facts were rebuilt since its last
--- build (rebuilt_dates_filter) and keeps the other dates' rows (unique_key reference_date).
+-- build (rebuilt_dates_filter) and replaces their partitions; the other dates keep their rows.
 
 with facts as (
 

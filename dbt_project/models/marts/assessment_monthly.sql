@@ -1,4 +1,5 @@
-{{ config(materialized='incremental', incremental_strategy='delete_insert', unique_key='build_key', order_by='(level, region_code, reference_date)') }}
+{{ config(materialized='incremental', incremental_strategy='insert_overwrite', partition_by='build_key',
+          order_by='(level, region_code, reference_date)', pre_hook="{{ partition_by_build_key() }}") }}
 -- depends_on: {{ ref('int_village_figures') }}
 
 -- The assessment figures at the last day of each month of the series.

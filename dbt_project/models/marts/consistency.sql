@@ -1,4 +1,5 @@
-{{ config(materialized='incremental', incremental_strategy='delete_insert', unique_key='build_key', order_by='(level, region_code, reference_date)') }}
+{{ config(materialized='incremental', incremental_strategy='insert_overwrite', partition_by='build_key',
+          order_by='(level, region_code, reference_date)', pre_hook="{{ partition_by_build_key() }}") }}
 
 -- Consistency checks (数据一致性) at D per region and level: 两线合一, missed candidates,
 -- live versus rebuilt status, invalid transitions, and the totals check against the census.
