@@ -46,8 +46,6 @@ _SAFE = frozenset(range(0x20, 0x7F)) - {ord('"'), ord("\\")}
 #: UTF-8 characters, and ``isValidUTF8`` holds, so lengths count characters as JSON Schema does).
 _FREE_CHAR = r"(?:[ !#-\[\]-~]|[^\x00-\x7f])"
 _INT = r"(?:0|[1-9][0-9]{0,14})"
-#: Integer ranges at most this wide become an alternation of their values.
-_MAX_RANGE = 2000
 
 
 class Unsupported(ValueError):
@@ -97,6 +95,7 @@ def _pattern(schema: dict) -> str:
     body = pattern[1:-1]
     tree = sre_parse.parse(body)
     _check_tree(list(tree))
+    body = re.sub(r"(?<!\\)\((?!\?)", "(?:", body)  # no capture: re2 matches faster without
     low, high = tree.getwidth()
     lo, hi = schema.get("minLength", 0), schema.get("maxLength")
     if lo <= low and (hi is None or high <= hi):
@@ -127,8 +126,8 @@ def _integer(schema: dict) -> str:
             raise Unsupported(f"integer enum {values!r}")
         return "(?:" + "|".join(str(v) for v in values) + ")"
     lo, hi = schema.get("minimum"), schema.get("maximum")
-    if lo is not None and hi is not None and int(lo) == lo and int(hi) == hi and 0 <= hi - lo <= _MAX_RANGE:
-        return "(?:" + "|".join(str(v) for v in range(int(hi), int(lo) - 1, -1)) + ")"
+    if lo is not None and hi is not None and int(lo) == lo and int(hi) == hi and 0 <= lo <= hi:
+        return "(?:" + _digits(str(int(lo)), str(int(hi))) + ")"
     if hi is not None:
         raise Unsupported("integer maximum without a small range")
     if lo is None:
@@ -138,6 +137,25 @@ def _integer(schema: dict) -> str:
     if lo == 1:
         return r"[1-9][0-9]{0,14}"
     raise Unsupported(f"integer minimum {lo!r}")
+
+
+def _digits(lo: str, hi: str) -> str:
+    """A regular expression for the decimal integers lo..hi (no sign, no leading zero)."""
+    if len(lo) < len(hi):  # split by length: lo..99…9, then 10…0..hi
+        return _digits(lo, "9" * len(lo)) + "|" + _digits("1" + "0" * len(lo), hi)
+    if lo == hi:
+        return lo
+    i = next(k for k in range(len(lo)) if lo[k] != hi[k])  # first differing digit
+    head, rest = lo[:i], len(lo) - i - 1
+    if rest == 0:
+        return f"{head}[{lo[i]}-{hi[i]}]"
+    if lo[i + 1 :] == "0" * rest and hi[i + 1 :] == "9" * rest:
+        return f"{head}[{lo[i]}-{hi[i]}][0-9]{{{rest}}}"
+    parts = [_digits(lo, lo[: i + 1] + "9" * rest)]
+    if int(hi[i]) - int(lo[i]) > 1:
+        parts.append(f"{head}[{int(lo[i]) + 1}-{int(hi[i]) - 1}][0-9]{{{rest}}}")
+    parts.append(_digits(hi[: i + 1] + "0" * rest, hi))
+    return "|".join(parts)
 
 
 def _number(schema: dict) -> str:

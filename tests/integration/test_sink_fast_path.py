@@ -8,6 +8,7 @@ path stores too, with the same columns, and what it refuses the Python path deci
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import orjson
@@ -209,3 +210,9 @@ def test_fast_path_takes_the_well_formed_messages_itself(two, monkeypatch):
         0
     ]
     assert stored.startswith('{"safe":')
+
+
+@pytest.mark.parametrize("low, high", [(1949, 2100), (0, 9), (1, 1), (5, 123), (0, 100), (7, 7000)])
+def test_integer_ranges_as_digit_patterns(low, high):
+    matches = re.compile(f"(?:{contract_sql._digits(str(low), str(high))})").fullmatch
+    assert all(bool(matches(str(v))) == (low <= v <= high) for v in range(0, 12_000))
