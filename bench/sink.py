@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -211,6 +212,7 @@ def main() -> None:
     finally:
         broker.terminate()
         broker.wait(10)
+        shutil.rmtree(_tmp, ignore_errors=True)  # the broker log and the chdb data of this run
 
 
 def _timed(wh, sql: str) -> float:
