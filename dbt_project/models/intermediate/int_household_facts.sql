@@ -15,7 +15,7 @@
 {#- kind as an Enum8: the many per-kind lambdas compare small integers, not strings -#}
 {% set kinds = ['household_registered', 'member_registered', 'income_assessed', 'household_exited', 'household_returned', 'monitoring_enrolled', 'monitoring_risk_eliminated', 'cadre_assigned', 'cadre_unassigned', 'visit_recorded', 'support_measure_recorded', 'household_checked', 'satisfaction_surveyed', 'dibao_enrolled', 'dibao_terminated', 'tekun_enrolled', 'insurance_enrolled', 'insurance_lapsed', 'student_dropped_out', 'student_returned', 'house_appraised', 'house_renovated', 'household_relocated', 'water_assessed', 'person_joined', 'person_left', 'other'] %}
 {% set ev_type -%}
-Tuple(occ DateTime64(3, \'UTC\'), d Date, rec DateTime64(3, \'UTC\'), id String, kind Enum8(\'none\' = 0, \'household_registered\' = 1, \'member_registered\' = 2, \'income_assessed\' = 3, \'household_exited\' = 4, \'household_returned\' = 5, \'monitoring_enrolled\' = 6, \'monitoring_risk_eliminated\' = 7, \'cadre_assigned\' = 8, \'cadre_unassigned\' = 9, \'visit_recorded\' = 10, \'support_measure_recorded\' = 11, \'household_checked\' = 12, \'satisfaction_surveyed\' = 13, \'dibao_enrolled\' = 14, \'dibao_terminated\' = 15, \'tekun_enrolled\' = 16, \'insurance_enrolled\' = 17, \'insurance_lapsed\' = 18, \'student_dropped_out\' = 19, \'student_returned\' = 20, \'house_appraised\' = 21, \'house_renovated\' = 22, \'household_relocated\' = 23, \'water_assessed\' = 24, \'person_joined\' = 25, \'person_left\' = 26, \'other\' = 27), person String, region String, s String, n Float64, y Int32, b UInt8, arr Array(String))
+Tuple(occ DateTime64(3, \'UTC\'), d Date, rec DateTime64(3, \'UTC\'), kind Enum8(\'none\' = 0, \'household_registered\' = 1, \'member_registered\' = 2, \'income_assessed\' = 3, \'household_exited\' = 4, \'household_returned\' = 5, \'monitoring_enrolled\' = 6, \'monitoring_risk_eliminated\' = 7, \'cadre_assigned\' = 8, \'cadre_unassigned\' = 9, \'visit_recorded\' = 10, \'support_measure_recorded\' = 11, \'household_checked\' = 12, \'satisfaction_surveyed\' = 13, \'dibao_enrolled\' = 14, \'dibao_terminated\' = 15, \'tekun_enrolled\' = 16, \'insurance_enrolled\' = 17, \'insurance_lapsed\' = 18, \'student_dropped_out\' = 19, \'student_returned\' = 20, \'house_appraised\' = 21, \'house_renovated\' = 22, \'household_relocated\' = 23, \'water_assessed\' = 24, \'person_joined\' = 25, \'person_left\' = 26, \'other\' = 27), person String, region String, s String, n Float64, y Int32, b UInt8, arr Array(String))
 {%- endset %}
 {% set membership = "('member_registered', 'person_joined', 'person_left')" %}
 {% set transitions = "('household_registered', 'household_exited', 'household_returned')" %}
@@ -38,8 +38,10 @@ changed_from as (
 
 timelines as (
 
-    -- each household's events in valid-time order (the tuple starts with occ, d, rec, id), and
-    -- the same split by concern once, so the per-date work below scans only small arrays
+    -- each household's events in valid-time order (occurred_at, recorded_at, event_id; kind and
+    -- person order a registration's member rows), the event id left out of the tuples that every
+    -- per-date filter below copies; and the same split by concern once, so the per-date work
+    -- scans only small arrays
     select
         t.household_id as household_id,
         timeline,
@@ -58,11 +60,11 @@ timelines as (
     from (
         select
             household_id,
-            arraySort(groupArray(
-                CAST((occurred_at, toDate(occurred_at), recorded_at, event_id,
+            arraySort((e, id) -> (e.occ, e.rec, id, e.kind, e.person),
+                groupArray(CAST((occurred_at, toDate(occurred_at), recorded_at,
                       if(kind in ('{{ kinds | join("', '") }}'), kind, 'other'), person, region_code, s, n, y, b, arr),
-                     '{{ ev_type }}')
-            )) as timeline
+                     '{{ ev_type }}')),
+                groupArray(event_id)) as timeline
         from events
         group by household_id
     ) as t
