@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from fupin.build import dbt_dir, read_indicators, run_build_job
+from warehouse.sink import ALERT_COLUMNS
 
 V1, V2, V3 = "431224104201", "431224104202", "431224105201"  # two townships, three villages
 D = "2020-12-31"
@@ -384,17 +385,3 @@ def test_incremental_build_equals_full_build(wh, settings):
         assert full_marts[m] == incremental_marts[m], m
 
 
-ALERT_COLUMNS = [
-    "alert_id",
-    "rule",
-    "state",
-    "household_id",
-    "region_code",
-    "event_id",
-    "occurred_at",
-    "raised_event_id",
-    "raised_occurred_at",
-    "processed_at",
-    "detail",
-    "ingested_at",
-]
