@@ -260,12 +260,6 @@ def create_app(
     app.fupin_counters = counters  # type: ignore[attr-defined]
     app.fupin_table = table  # type: ignore[attr-defined]
 
-    async def send(topic: str, key: bytes | None, value: bytes | None, headers: list | None) -> Any:
-        """One record through the unit tests' sender, or the producer (with its partitioner)."""
-        if sender is not None:
-            return await sender(topic, key, value, headers)
-        return await app.producer._ensure_producer().send(topic, value, key=key, headers=headers)
-
     def load(key: bytes, ref: Any) -> bytes | None:
         _current_event.set(weakref.ref(ref))
         return table.get(key)
@@ -311,7 +305,8 @@ def create_app(
             await outbox.add(alerts_topic, key_partition(k, n_alerts), k, v)
         for k, v in result.status:
             await outbox.add(status_topic, key_partition(k, n_status), k, v)
-        dead = [await send(dlq_topic, d.key, d.value, d.headers) for d in result.dead]
+        # Dead letters are rare and may lack a key: the producer's partitioner places them.
+        dead = [await producer.send(dlq_topic, d.value, key=d.key, headers=d.headers) for d in result.dead]
         await outbox.flush()
         if dead:
             await asyncio.gather(*dead)
