@@ -130,9 +130,8 @@ def _envelope(raw: bytes, topic: str) -> dict:
     return env
 
 
-def event_row(raw: bytes, topic: str, partition: int, offset: int, now: datetime) -> tuple:
-    env = _envelope(raw, topic)
-    occurred_text, recorded_text = env["occurred_at"], env["recorded_at"]
+def _envelope_columns(env: dict) -> tuple:
+    """The envelope's identity columns, ``event_id`` to ``region_code`` in ``EVENT_COLUMNS`` order."""
     return (
         env["event_id"],
         env["event_type"],
@@ -142,6 +141,14 @@ def event_row(raw: bytes, topic: str, partition: int, offset: int, now: datetime
         env["household_id"],
         env.get("person_id"),
         env["region_code"],
+    )
+
+
+def event_row(raw: bytes, topic: str, partition: int, offset: int, now: datetime) -> tuple:
+    env = _envelope(raw, topic)
+    occurred_text, recorded_text = env["occurred_at"], env["recorded_at"]
+    return (
+        *_envelope_columns(env),
         _instant(occurred_text, "occurred_at"),
         _instant(recorded_text, "recorded_at"),
         orjson.dumps(env["payload"]).decode(),
@@ -181,14 +188,7 @@ def event_line(raw: bytes, topic: str, partition: int, offset: int, now: datetim
     occurred, recorded = env["occurred_at"], env["recorded_at"]
     head = orjson.dumps(
         [
-            env["event_id"],
-            env["event_type"],
-            env["schema_version"],
-            env["department"],
-            env["source_system"],
-            env["household_id"],
-            env.get("person_id"),
-            env["region_code"],
+            *_envelope_columns(env),
             _time_text(occurred, "occurred_at"),
             _time_text(recorded, "recorded_at"),
             topic,
