@@ -37,6 +37,7 @@ from fupin.timeutil import parse_instant
 from fupin.topics import DEPARTMENTS, alerts_topic, deadletter_topic, input_topics, status_topic
 from warehouse import contract_sql
 from warehouse.client import Warehouse, WarehouseError
+from warehouse.fetch import RecordRun
 
 log = logging.getLogger("fupin.sink")
 
@@ -454,8 +455,12 @@ class FastEvents:
         lengths, topics, partitions, times = [], [], [], []
         names: dict[str, int] = {}  # a dictionary of distinct topics (several partitions share one)
         for topic, partition, records, now in chunks:
-            values += map(value, records)
-            offsets += map(position, records)
+            if isinstance(records, RecordRun):  # the consumer's runs: columns already
+                values += records.values
+                offsets += records.offsets
+            else:
+                values += map(value, records)
+                offsets += map(position, records)
             lengths.append(len(records))
             topics.append(names.setdefault(topic, len(names)))
             partitions.append(partition)
@@ -709,6 +714,8 @@ class Sink:
         self._inflight: Batch | None = None
         self._failed: Batch | None = None
         self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
+        #: A poll returns record batches (runs), each of one to thousands of messages.
+        self._runs_per_poll = max(1, batch_size // 100)
 
     # -- rows ----------------------------------------------------------------------------------
     def add(self, record: Any, now: datetime | None = None, note: bool = True) -> None:
@@ -869,9 +876,10 @@ class Sink:
 
     # -- consumer ------------------------------------------------------------------------------
     def _make_consumer(self):
-        from kafka import KafkaConsumer
+        from warehouse.fetch import run_consumer
 
-        return KafkaConsumer(
+        # poll returns a list of record runs (one per Kafka record batch) per partition.
+        return run_consumer(
             bootstrap_servers=self.bootstrap,
             group_id=self.group_id,
             client_id="fupin-sink",
@@ -880,7 +888,7 @@ class Sink:
             max_poll_interval_ms=5000,
             session_timeout_ms=10000,
             heartbeat_interval_ms=1000,
-            max_poll_records=self.batch_size,
+            max_poll_records=self._runs_per_poll,
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=16 * 1024 * 1024,
             fetch_max_wait_ms=100,
@@ -889,7 +897,10 @@ class Sink:
     def _poll(self, consumer, timeout_ms: int) -> int:
         got = 0
         now = datetime.now(UTC)  # one receipt time per poll: ingested_at
-        polled = consumer.poll(timeout_ms=timeout_ms, max_records=self.batch_size)
+        polled = {
+            tp: RecordRun.join(runs)
+            for tp, runs in consumer.poll(timeout_ms=timeout_ms, max_records=self._runs_per_poll).items()
+        }
         if self._fast is not None:  # the hot path: input records kept as they are, nothing per message
             batch = self._batch
             for records in polled.values():

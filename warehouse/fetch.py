@@ -1,0 +1,268 @@
+"""The sink's Kafka consumer: record batches read whole, without a Python object per message.
+
+kafka-python's consumer turns every message of a fetch into a ``ConsumerRecord`` through a
+generator, with a varint call per field and a deserializer call per key and value: about 6 µs a
+message, which was most of the sink's consuming thread. Here each Kafka record batch of a fetch
+becomes one :class:`RecordRun` (lists of offsets, timestamps, keys and values) read by one tight
+loop, and ``poll`` returns runs instead of records. Everything else (fetching, CRC checks,
+positions, the group protocol, commits) stays kafka-python's.
+
+This swaps the nested ``PartitionRecords`` class of kafka-python's ``Fetcher`` on one consumer
+instance; kafka-python is pinned, and ``tests/test_fetch.py`` checks the runs against
+kafka-python's own reading of the same batches (codecs, keys, headers, null values, control
+batches, a fetch that starts inside a batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NamedTuple, overload
+
+from kafka import KafkaConsumer
+from kafka.consumer.fetcher import Fetcher
+from kafka.errors import CorruptRecordError
+from kafka.record.util import decode_varint
+
+
+class Record(NamedTuple):
+    """One message, for the code paths that take messages one by one."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
+
+
+class RecordRun:
+    """Consecutive messages of one partition, column by column; a sequence of :class:`Record`."""
+
+    __slots__ = ("topic", "partition", "offsets", "timestamps", "keys", "values", "headers")
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offsets: list[int],
+        timestamps: list[int],
+        keys: list[bytes | None],
+        values: list[bytes | None],
+        headers: list[list[tuple[str, bytes | None]]] | None = None,
+    ) -> None:
+        self.topic, self.partition = topic, partition
+        self.offsets, self.timestamps, self.keys, self.values = offsets, timestamps, keys, values
+        #: Per message, or None when no message of the run has headers (the usual case).
+        self.headers = headers
+
+    @classmethod
+    def join(cls, runs: list[RecordRun]) -> RecordRun:
+        """Runs of one partition, in offset order, as one run."""
+        if len(runs) == 1:
+            return runs[0]
+        first = runs[0]
+        joined = cls(first.topic, first.partition, [], [], [], [])
+        any_headers = any(r.headers is not None for r in runs)
+        headers: list[list[tuple[str, bytes | None]]] = []
+        for r in runs:
+            joined.offsets += r.offsets
+            joined.timestamps += r.timestamps
+            joined.keys += r.keys
+            joined.values += r.values
+            if any_headers:
+                headers += r.headers if r.headers is not None else [[] for _ in r.offsets]
+        joined.headers = headers if any_headers else None
+        return joined
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @overload
+    def __getitem__(self, i: int) -> Record: ...
+    @overload
+    def __getitem__(self, i: slice) -> RecordRun: ...
+
+    def __getitem__(self, i: int | slice) -> Record | RecordRun:
+        if isinstance(i, slice):
+            h = self.headers
+            return RecordRun(
+                self.topic,
+                self.partition,
+                self.offsets[i],
+                self.timestamps[i],
+                self.keys[i],
+                self.values[i],
+                h[i] if h is not None else None,
+            )
+        return Record(
+            self.topic,
+            self.partition,
+            self.offsets[i],
+            self.timestamps[i],
+            self.keys[i],
+            self.values[i],
+            self.headers[i] if self.headers is not None else [],
+        )
+
+    def __iter__(self) -> Iterator[Record]:
+        for i in range(len(self.offsets)):
+            yield self[i]
+
+
+def read_run(topic: str, partition: int, batch: Any, skip_below: int = -1) -> RecordRun:
+    """The messages of a v2 record batch (kafka-python's ``DefaultRecordBatch``) with offset ≥ ``skip_below``.
+
+    Raises ``CorruptRecordError`` if the records do not fill the batch exactly.
+    """
+    iter(batch)  # kafka-python decompresses the records (every codec it has)
+    data = bytes(batch._buffer)  # slices of bytes are bytes: one copy here, none per value
+    pos = batch._pos
+    base, first_ts = batch.base_offset, batch.first_timestamp
+    append_time = batch.max_timestamp if batch.timestamp_type == batch.LOG_APPEND_TIME else None
+    offsets: list[int] = []
+    stamps: list[int] = []
+    keys: list[bytes | None] = []
+    values: list[bytes | None] = []
+    headers: list[list[tuple[str, bytes | None]]] | None = None
+    varint = decode_varint
+    try:
+        for n in range(batch.records_count):
+            # Record: length, attributes (int8), timestamp delta, offset delta, key, value, headers;
+            # the numbers are zigzag varints, read inline when they take one byte.
+            b = data[pos]
+            if b < 0x80:
+                length, pos = (b >> 1) ^ -(b & 1), pos + 1
+            else:
+                length, pos = varint(data, pos)
+            end = pos + length
+            p = pos + 1
+            b = data[p]
+            if b < 0x80:
+                ts_delta, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                ts_delta, p = varint(data, p)
+            b = data[p]
+            if b < 0x80:
+                off_delta, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                off_delta, p = varint(data, p)
+            b = data[p]
+            if b < 0x80:
+                size, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                size, p = varint(data, p)
+            if size >= 0:
+                key: bytes | None = data[p : p + size]
+                p += size
+            else:
+                key = None
+            b = data[p]
+            if b < 0x80:
+                size, p = (b >> 1) ^ -(b & 1), p + 1
+            else:
+                size, p = varint(data, p)
+            if size >= 0:
+                value: bytes | None = data[p : p + size]
+                p += size
+            else:
+                value = None
+            if data[p] != 0:  # headers (only the dead-letter topic has them): the general reader
+                if headers is None:
+                    headers = [[] for _ in offsets]
+                count, p = varint(data, p)
+                if count < 0:
+                    raise CorruptRecordError(f"invalid number of record headers {count}")
+                items = []
+                for _ in range(count):
+                    size, p = varint(data, p)
+                    if size < 0:
+                        raise CorruptRecordError(f"invalid header key size {size}")
+                    name = data[p : p + size].decode()
+                    p += size
+                    size, p = varint(data, p)
+                    items.append((name, data[p : p + size] if size >= 0 else None))
+                    if size > 0:
+                        p += size
+                headers.append(items)
+            else:
+                p += 1
+                if headers is not None:
+                    headers.append([])
+            if p != end:
+                raise CorruptRecordError(
+                    f"record {n} of the batch at {base} reads {p - pos} bytes, not {length}"
+                )
+            pos = end
+            offset = base + off_delta
+            if offset < skip_below:  # a fetch from the middle of a batch returns the whole batch
+                if headers is not None:
+                    headers.pop()
+                continue
+            offsets.append(offset)
+            stamps.append(append_time if append_time is not None else first_ts + ts_delta)
+            keys.append(key)
+            values.append(value)
+    except (IndexError, ValueError) as exc:
+        raise CorruptRecordError(f"invalid record structure in the batch at {base}: {exc!r}") from exc
+    if pos != len(data):
+        raise CorruptRecordError(f"{len(data) - pos} unread bytes after the records of the batch at {base}")
+    return RecordRun(topic, partition, offsets, stamps, keys, values, headers)
+
+
+class RunPartitionRecords(Fetcher.PartitionRecords):
+    """A partition's fetched data as runs, one per record batch (kafka-python's reader otherwise)."""
+
+    def _maybe_skip_record(self, record: Any) -> bool:
+        return False  # read_run leaves out the offsets before the fetch position
+
+    def _unpack_records(self, tp, records, key_deserializer, value_deserializer):  # noqa: ANN001
+        batch = records.next_batch()
+        last = None
+        while batch is not None:
+            last = batch
+            if self.check_crcs and not batch.validate_crc():
+                raise CorruptRecordError(
+                    f"record batch for partition {tp} at offset {batch.base_offset} failed its CRC check"
+                )
+            if batch.magic < 2:  # the old message formats: kafka-python reads them, one run each
+                legacy = [r for r in batch if r.offset >= self.fetch_offset]
+                run = RecordRun(
+                    tp.topic,
+                    tp.partition,
+                    [r.offset for r in legacy],
+                    [r.timestamp for r in legacy],
+                    [r.key for r in legacy],
+                    [r.value for r in legacy],
+                )
+                last = None
+            elif batch.is_control_batch:  # transaction markers are not messages
+                self.next_fetch_offset = batch.next_offset
+                batch = records.next_batch()
+                continue
+            else:
+                run = read_run(tp.topic, tp.partition, batch, self.fetch_offset)
+            batch = records.next_batch()
+            if run.offsets:
+                self.records_read += len(run.offsets)
+                self.next_fetch_offset = run.offsets[-1] + 1
+                yield run
+        if last is not None:  # v2 batches keep their last offset even if compaction removed it
+            self.next_fetch_offset = last.next_offset
+        self.drain()
+
+
+def run_consumer(*topics: str, **config: Any) -> KafkaConsumer:
+    """A kafka-python consumer whose ``poll`` returns :class:`RecordRun` lists instead of records.
+
+    ``max_poll_records`` then counts runs (record batches); messages come as bytes (no
+    deserializers) and transactions are read uncommitted, as the sink needs.
+    """
+    for option in ("key_deserializer", "value_deserializer"):
+        if config.get(option) is not None:
+            raise ValueError(f"a run consumer reads bytes: {option} is not supported")
+    if config.get("isolation_level", "read_uncommitted") != "read_uncommitted":
+        raise ValueError("a run consumer reads uncommitted (it does not filter aborted transactions)")
+    consumer = KafkaConsumer(*topics, **config)
+    consumer._fetcher.PartitionRecords = RunPartitionRecords
+    return consumer
