@@ -242,6 +242,7 @@ class RunPartitionRecords(Fetcher.PartitionRecords):
                 continue
             else:
                 run = read_run(tp.topic, tp.partition, batch, self.fetch_offset)
+            self.bytes_read += getattr(batch, "size_in_bytes", 0)  # kafka-python's fetch metrics
             batch = records.next_batch()
             if run.offsets:
                 self.records_read += len(run.offsets)
