@@ -1,8 +1,9 @@
 """Sink throughput and event → visible latency, embedded broker into chdb, in one run.
 
 1. Throughput: BENCH_EVENTS valid events in the department topics of a fresh embedded broker;
-   a raw kafka-python consumer reads them (no decoding), then the sink reads, validates and lands
-   them in chdb. Rates run from the first record to the last (the group join is not counted).
+   a raw kafka-python consumer reads them (no decoding), then (for information) the sink's own
+   consumer, which reads record batches whole (warehouse/fetch.py); then the sink reads, validates
+   and lands them in chdb. Rates run from the first record to the last (the group join is not counted).
    Targets: sink/raw ≥ 0.7 and sink ≥ 100,000 events/s. Also printed: CPU seconds per event of
    the consuming thread, the rest of this process (the writer thread and chdb's own threads) and
    the broker, so a run on a shared machine can be read for where the time goes.
@@ -42,6 +43,7 @@ from fupin.broker import create_topics, free_port, start_broker  # noqa: E402
 from fupin.config import load_settings  # noqa: E402
 from fupin.topics import all_topics, department_topic, input_topics  # noqa: E402
 from warehouse.client import ChdbWarehouse  # noqa: E402
+from warehouse.fetch import run_consumer  # noqa: E402
 from warehouse.migrate import migrate  # noqa: E402
 from warehouse.sample import sample_messages  # noqa: E402
 from warehouse.sink import Sink  # noqa: E402
@@ -59,10 +61,12 @@ def produce(settings, messages) -> int:
     return n
 
 
-def raw_rate(settings, n: int) -> float:
-    consumer = KafkaConsumer(bootstrap_servers=settings.broker_bootstrap, enable_auto_commit=False,
-                             max_poll_records=BATCH, fetch_max_bytes=64 << 20,
-                             max_partition_fetch_bytes=16 << 20, fetch_max_wait_ms=100)  # fmt: skip
+def raw_rate(settings, n: int, runs: bool = False) -> float:
+    """kafka-python reading the backlog (no decoding); ``runs``: the sink's run consumer instead."""
+    config = dict(bootstrap_servers=settings.broker_bootstrap, enable_auto_commit=False,
+                  max_poll_records=BATCH, fetch_max_bytes=64 << 20,
+                  max_partition_fetch_bytes=16 << 20, fetch_max_wait_ms=100)  # fmt: skip
+    consumer = run_consumer(**config) if runs else KafkaConsumer(**config)
     parts = [TopicPartition(t, p) for t in input_topics(settings) for p in range(settings.topic_partitions)]
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)
@@ -71,7 +75,7 @@ def raw_rate(settings, n: int) -> float:
         for records in consumer.poll(timeout_ms=500, max_records=BATCH).values():
             if first is None:
                 first = time.perf_counter()
-            seen += len(records)
+            seen += sum(map(len, records)) if runs else len(records)
     elapsed = time.perf_counter() - first
     consumer.close()
     return n / elapsed
@@ -184,6 +188,7 @@ def main() -> None:
         print(f"produced {N:,} events in {time.perf_counter() - t0:.1f} s")
         raw = raw_rate(settings, N)
         print(f"raw kafka-python consumer: {raw:,.0f} events/s")
+        print(f"the sink's run consumer:   {raw_rate(settings, N, runs=True):,.0f} events/s (reading only)")
         rate, sink, cpu = sink_rate(wh, settings, N, broker.pid)
         stored = wh.query("SELECT count() FROM events_latest")[0][0]
         share = sink.progress.engine_checked / max(1, sink.progress.rows["events"])
