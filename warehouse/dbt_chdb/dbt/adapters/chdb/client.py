@@ -2,12 +2,15 @@
 
 Each dbt thread gets its own chdb connection (a session: ``USE`` and ``SET`` stay per connection)
 to the process's one engine. Results come back as JSONCompact, which carries the column names and
-types that dbt-clickhouse needs.
+types that dbt-clickhouse needs. ``FUPIN_DBT_SQL_LOG=<file>`` logs every statement with its time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import threading
+import time
 from typing import Any
 
 import orjson
@@ -25,6 +28,19 @@ _JSON_SETTINGS = (
     " SETTINGS output_format_json_quote_64bit_integers = 0, output_format_json_quote_decimals = 0,"
     " output_format_json_quote_denormals = 1"
 )
+
+
+#: File to append one line per statement to (end time, seconds, thread, the statement's start):
+#: where a build's time goes (dbt_project/README.md).
+_SQL_LOG = os.environ.get("FUPIN_DBT_SQL_LOG")
+_SQL_LOG_LOCK = threading.Lock()
+
+
+def _log_statement(sql: str, seconds: float) -> None:
+    if _SQL_LOG:
+        line = " ".join(sql.split())[:300]
+        with _SQL_LOG_LOCK, open(_SQL_LOG, "a") as f:
+            f.write(f"{time.time():.3f}\t{seconds:.4f}\t{threading.get_ident()}\t{line}\n")
 
 
 class ChdbResult:
@@ -50,16 +66,22 @@ class ChdbClient(ChClientWrapper):
         return conn
 
     def _run(self, sql: str, fmt: str) -> Any:
+        started = time.monotonic()
         try:
             return self._client.query(sql, fmt)
         except Exception as exc:
             raise DbtDatabaseError(str(exc)) from exc
+        finally:
+            _log_statement(sql, time.monotonic() - started)
 
     def _json(self, sql: str) -> ChdbResult:
         text = sql.rstrip().rstrip(";")
+        started = time.monotonic()
         try:
             res = self._client.query(text + _JSON_SETTINGS, "JSONCompact")
+            _log_statement(text, time.monotonic() - started)
         except Exception as exc:
+            _log_statement("(failed with SETTINGS, run again without) " + text, time.monotonic() - started)
             msg = str(exc)
             if "SETTINGS" not in msg and "Syntax error" not in msg:
                 raise DbtDatabaseError(msg) from exc
