@@ -13,8 +13,14 @@
   (select max(ingested_at) from {{ source('warehouse', 'events') }})
 {%- endmacro %}
 
-{% macro facts_watermark_sql() -%}
-  coalesce((select max(source_watermark) from {{ this }}), toDateTime64(0, 3, 'UTC'))
+{# The watermark of a table built from the events (this model's, or `relation`'s). In the household
+   facts, the latest of the rows at D is the latest of all (a build that writes a household's rows
+   writes its row at D, the last date), and D's rows are one key range: read those only. #}
+{% macro facts_watermark_sql(relation=none) -%}
+  {%- set rel = relation or this -%}
+  coalesce((select max(source_watermark) from {{ rel }}
+            {%- if rel.identifier == 'int_household_facts' %} where reference_date = {{ as_of_date() }}{% endif %}),
+           toDateTime64(0, 3, 'UTC'))
 {%- endmacro %}
 
 {# Filter on a household_id column: every household on a full build, the changed ones otherwise.
@@ -76,7 +82,8 @@
   {% if execute %}
     {% set existing = adapter.get_relation(this.database, this.schema, this.identifier) %}
     {% if existing is not none %}
-      {% set rows = run_query("select any(context) from " ~ this) %}
+      {#- every row has the same context: one granule tells (any() would read the whole table) -#}
+      {% set rows = run_query("select context from " ~ this ~ " limit 1") %}
       {% set stored = rows.columns[0].values()[0] if rows and rows.rows | length > 0 else none %}
       {% if stored is not none and stored != '' and stored != build_context() %}
         {% do run_query("truncate table " ~ this) %}
@@ -93,7 +100,8 @@
   {% if execute %}
     {% set rows = run_query("select partition_key from system.tables where database = '" ~ this.schema
                             ~ "' and name = '" ~ this.identifier ~ "'") %}
-    {% if rows and rows.rows | length > 0 and rows.columns[0].values()[0] != 'build_key' %}
+    {#- dbt-clickhouse creates the table with `partition by (build_key)`: the same layout -#}
+    {% if rows and rows.rows | length > 0 and rows.columns[0].values()[0].strip('()') != 'build_key' %}
       {% set copy = this.incorporate(path={"identifier": this.identifier ~ '__partitioned'}) %}
       {% do run_query("drop table if exists " ~ copy) %}
       {% do run_query("create table " ~ copy ~ " engine = MergeTree partition by build_key order by "
@@ -101,5 +109,34 @@
       {% do run_query("exchange tables " ~ this ~ " and " ~ copy) %}
       {% do run_query("drop table " ~ copy) %}
     {% endif %}
+  {% endif %}
+{% endmacro %}
+
+{# on-run-start: the scope of the staging tests' `new_events` (macros/tests/where_scope.sql), once
+   per build in a one-row table: the household facts' watermark before this build and the earliest
+   valid time among the events landed since. Each test then reads two constants (partition pruning
+   on occurred_at) instead of scanning the facts and the event store's ingested_at again. Only when
+   the tests are scoped (incremental, code unchanged, facts built). #}
+{% macro record_new_events_scope() %}
+  {% if execute and not flags.FULL_REFRESH and not code_changed() %}
+    {% set facts = adapter.get_relation(none, target.schema, 'int_household_facts') %}
+    {% if facts is not none %}
+      {% set scope = api.Relation.create(schema=target.schema, identifier='dbt_new_events_scope') %}
+      {% set events = api.Relation.create(schema=source_db(), identifier='events') %}
+      {% do run_query("create or replace table " ~ scope ~ " engine = MergeTree order by tuple() as
+          select watermark,
+                 (select coalesce(min(occurred_at), toDateTime64('2299-12-31', 3, 'UTC')) from " ~ events ~ "
+                  where ingested_at > watermark) as first_valid
+          from (select " ~ facts_watermark_sql(facts) ~ " as watermark)") %}
+    {% endif %}
+  {% endif %}
+{% endmacro %}
+
+{# Post-hook of the household facts on a full build: merge the parts the big insert wrote into one
+   now. Left to the background, that merge (the whole table) would run during the next builds,
+   taking a core from them (the first incremental build after a full one lost seconds to it). #}
+{% macro merge_parts_after_full_build() %}
+  {% if execute and not is_incremental() %}
+    {% do run_query("optimize table " ~ this ~ " final") %}
   {% endif %}
 {% endmacro %}

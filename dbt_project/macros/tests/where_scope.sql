@@ -13,16 +13,14 @@
     {%- if not scoped -%}
       {%- do return(relation) -%}
     {%- elif where == 'new_events' -%}
-      {#- the households of the new events (the event store's key prefix) and their earliest valid
-          time (its partitions) first, so that only their granules are read through FINAL; then the
-          new events among them, filtered before FINAL merges (a redelivered copy is the newer one,
-          the one FINAL keeps) -#}
-      {%- set events = source('warehouse', 'events') -%}
-      {%- set watermark = 'coalesce((select max(source_watermark) from ' ~ facts ~ '), toDateTime64(0, 3, \'UTC\'))' -%}
-      {%- do return('(select * from ' ~ relation ~ ' where household_id in (select household_id from '
-                    ~ events ~ ' where ingested_at > ' ~ watermark ~ ') and occurred_at >= (select min(occurred_at) from '
-                    ~ events ~ ' where ingested_at > ' ~ watermark ~ ') and ingested_at > ' ~ watermark
-                    ~ ' settings optimize_move_to_prewhere_if_final = 1) dbt_subquery') -%}
+      {#- the events landed since the household facts were last built, from their earliest valid
+          time on (the event store's partitions), filtered before FINAL merges (a redelivered copy
+          is the newer one, the one FINAL keeps); both bounds recorded once per build by the
+          on-run-start hook (record_new_events_scope) -#}
+      {%- set scope = api.Relation.create(database=relation.database, schema=relation.schema, identifier='dbt_new_events_scope') -%}
+      {%- do return('(select * from ' ~ relation ~ ' where occurred_at >= (select first_valid from ' ~ scope
+                    ~ ') and ingested_at > (select watermark from ' ~ scope
+                    ~ ') settings optimize_move_to_prewhere_if_final = 1) dbt_subquery') -%}
     {%- elif where == 'rows_built' -%}
       {#- one build's rows share built_at; through the FINAL view, only the households of those rows
           are merged (household_id is in the key), filtered before the merge -#}

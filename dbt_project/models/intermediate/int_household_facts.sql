@@ -4,7 +4,8 @@
     incremental_strategy='append',
     engine='ReplacingMergeTree(built_at)',
     order_by='(reference_date, household_id)',
-    pre_hook="{{ reset_facts_if_context_changed() }}"
+    pre_hook="{{ reset_facts_if_context_changed() }}",
+    post_hook="{{ merge_parts_after_full_build() }}"
   )
 }}
 
