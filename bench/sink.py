@@ -32,6 +32,8 @@ BATCH = int(os.environ.get("BENCH_BATCH", "20000"))
 DECODERS = int(os.environ.get("BENCH_DECODERS", "0"))
 #: 0: every event through the Python path (fupin.contract in the sink thread), for comparison.
 FAST = os.environ.get("BENCH_FAST", "1") != "0"
+#: The sink's writer threads (each on its own chdb connection).
+WRITERS = int(os.environ.get("BENCH_WRITERS", "2"))
 
 _tmp = Path(tempfile.mkdtemp(prefix="fupin-bench-sink-"))
 os.environ["FUPIN_CHDB_PATH"] = str(_tmp / "chdb")
@@ -97,6 +99,7 @@ def sink_rate(wh, settings, n: int, broker_pid: int) -> tuple[float, Sink, dict[
         batch_seconds=1.0,
         decoders=DECODERS,
         fast=FAST,
+        writers=WRITERS,
     )
     consumer: list[int] = []
 

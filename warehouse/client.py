@@ -201,6 +201,10 @@ class ChdbWarehouse:
                 enc(out, value)
         return bytes(out)
 
+    def connect_again(self) -> ChdbWarehouse:
+        """Another connection to this process's engine: its statements run beside this one's."""
+        return ChdbWarehouse(self.path, self.database)
+
     def close(self) -> None:
         with self._lock, contextlib.suppress(Exception):  # closing twice is harmless
             self._conn.close()

@@ -23,6 +23,7 @@ import queue
 import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -680,6 +681,7 @@ class Sink:
         idle_exit: float | None = None,
         decoders: int = 0,
         fast: bool = True,
+        writers: int = 2,
     ) -> None:
         self.warehouse = warehouse
         self.settings = settings
@@ -710,10 +712,15 @@ class Sink:
             deadletter_topic(settings),
         )
         self._inputs = set(input_topics(settings))
+        #: Writer threads, each on its own connection where the warehouse can open another (chdb:
+        #: the engine runs their statements in parallel, a batch's own run on one core).
+        self.writers = max(1, writers) if hasattr(warehouse, "connect_again") else 1
         self._batch = Batch()
-        self._inflight: Batch | None = None
-        self._failed: Batch | None = None
-        self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=1)
+        #: Batches handed to the writers, oldest first; committed in this order only.
+        self._inflight: deque[Batch] = deque()
+        #: Batches not written (the first failed, and every later one): retried in order, paused.
+        self._failed: list[Batch] = []
+        self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=self.writers)
         #: A poll returns record batches (runs), each of one to thousands of messages.
         self._runs_per_poll = max(1, batch_size // 100)
 
@@ -765,14 +772,14 @@ class Sink:
         )
 
     # -- writing and committing ----------------------------------------------------------------
-    def _writer(self) -> None:
+    def _writer(self, warehouse: Warehouse, fast: FastEvents | None) -> None:
         while True:
             batch = self._queue.get()
             if batch is None:
                 return
             try:
                 batch.resolve()  # here, not in the consuming thread: it polls on meanwhile
-                batch.write(self.warehouse, self._fast)
+                batch.write(warehouse, fast)
                 batch.error = None
             except WarehouseError as exc:
                 batch.error = str(exc)
@@ -824,7 +831,10 @@ class Sink:
             log.warning("could not record sink progress: %s", exc)
 
     def _write_now(self, consumer, batch: Batch) -> bool:
-        """Write a batch in this thread and commit it; False (batch kept) when the warehouse refused."""
+        """Write a batch in this thread and commit it; False (batch kept) when the warehouse refused.
+
+        Only while no batch is in flight: the first writer's connection and session tables are used.
+        """
         if batch.count == 0:
             return True
         batch.resolve()
@@ -837,31 +847,45 @@ class Sink:
         return True
 
     def _settle(self, consumer, wait: bool) -> None:
-        """Collect the batch in flight: commit it when written, or hold it as failed (pause)."""
-        b = self._inflight
-        if b is None or not (b.done.is_set() or (wait and b.done.wait())):
-            return
-        self._inflight = None
-        if b.error is None:
-            self._complete(consumer, b)
-        else:
-            self._failed = b
-            self.progress.last_error = b.error
-            self.progress.paused = True
-            consumer.pause(*consumer.assignment())
-            log.warning("warehouse write failed, consumption paused: %s", b.error)
+        """Collect written batches, oldest first: commit each, or hold it and all later ones (pause).
+
+        ``wait``: until no batch is in flight.
+        """
+        while self._inflight:
+            b = self._inflight[0]
+            if not (b.done.is_set() or (wait and b.done.wait())):
+                return
+            self._inflight.popleft()
+            if b.error is None and not self._failed:
+                self._complete(consumer, b)
+                continue
+            # Not committed past a failed batch: a later one, even written, waits its turn.
+            self._failed.append(b)
+            if b.error is not None:
+                self.progress.last_error = b.error
+                log.warning("warehouse write failed, consumption paused: %s", b.error)
+            if not self.progress.paused:
+                self.progress.paused = True
+                consumer.pause(*consumer.assignment())
+
+    def _retry_failed(self, consumer) -> bool:
+        """The held batches again, in order (their written tables are skipped); True when all are."""
+        self._settle(consumer, wait=True)  # no writer busy: _write_now uses the first one's session
+        while self._failed:
+            if not self._write_now(consumer, self._failed[0]):
+                return False
+            del self._failed[0]
+        return True
 
     def _submit(self) -> None:
-        self._inflight, self._batch = self._batch, Batch()
-        self._queue.put(self._inflight)
+        batch, self._batch = self._batch, Batch()
+        self._inflight.append(batch)
+        self._queue.put(batch)
 
     def flush(self, consumer) -> bool:
         """Everything read so far written and committed, in order; False when the warehouse refused."""
-        self._settle(consumer, wait=True)
-        if self._failed is not None:
-            if not self._write_now(consumer, self._failed):
-                return False
-            self._failed = None
+        if not self._retry_failed(consumer):
+            return False
         return self._write_now(consumer, self._batch) and self._reset_current()
 
     def _reset_current(self) -> bool:
@@ -870,7 +894,7 @@ class Sink:
 
     def _drop_unwritten(self) -> None:
         """After a rebalance every position is re-read from the committed offsets: forget the rest."""
-        self._failed = None
+        self._failed = []
         self._batch = Batch()
         self.progress.paused = False
 
@@ -981,7 +1005,7 @@ class Sink:
                     consumer.pause(*assigned)
 
         # A new run re-reads from the committed offsets: nothing of an earlier, failed run carries over.
-        self._batch, self._inflight, self._failed = Batch(), None, None
+        self._batch, self._inflight, self._failed = Batch(), deque(), []
         self.progress.paused = False
         consumer = self._make_consumer()
         try:
@@ -989,8 +1013,20 @@ class Sink:
         except Exception:
             consumer.close(autocommit=False)
             raise
-        writer = threading.Thread(target=self._writer, name="sink-writer", daemon=True)
-        writer.start()
+        connections = [self.warehouse]
+        for _ in range(self.writers - 1):
+            try:
+                connections.append(self.warehouse.connect_again())
+            except WarehouseError as exc:  # fewer writers, not no sink
+                log.warning("sink writer connection not opened (%s): %d writer(s)", exc, len(connections))
+                break
+        fasts = [self._fast] + [FastEvents(c) if self._fast else None for c in connections[1:]]
+        writers = [
+            threading.Thread(target=self._writer, args=(c, f), name=f"sink-writer-{i}", daemon=True)
+            for i, (c, f) in enumerate(zip(connections, fasts, strict=True))
+        ]
+        for writer in writers:
+            writer.start()
         if self.decoders > 0:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -1006,12 +1042,11 @@ class Sink:
         try:
             while not self.stop_event.is_set():
                 self._settle(consumer, wait=False)
-                if self._failed is not None:
+                if self._failed:
                     # Paused: keep polling (group membership; only partitions assigned since the
-                    # pause deliver), retry the failed batch with backoff, never commit past it.
+                    # pause deliver), retry the failed batches with backoff, never commit past them.
                     self._poll(consumer, int(backoff * 1000))
-                    if self._write_now(consumer, self._failed):
-                        self._failed = None
+                    if self._retry_failed(consumer):
                         self.progress.paused = False
                         consumer.resume(*consumer.assignment())
                         log.info("warehouse writable again: consumption resumed")
@@ -1028,10 +1063,12 @@ class Sink:
                         log.info("no messages for %.0f s: stopping (idle exit)", self.idle_exit)
                         break
                 if self.due():
-                    if self._inflight is None:
+                    if len(self._inflight) < self.writers:
                         self._submit()
                     elif self._batch.count >= 2 * self.batch_size:
-                        self._settle(consumer, wait=True)  # back-pressure: the writer is behind
+                        # back-pressure: the writers are behind; wait for the oldest batch
+                        self._inflight[0].done.wait()
+                        self._settle(consumer, wait=False)
             # Stopping: a last flush (retried briefly) so that a clean stop leaves nothing uncommitted.
             for _ in range(5):
                 if self.flush(consumer):
@@ -1040,8 +1077,12 @@ class Sink:
         finally:
             with contextlib.suppress(Exception):  # the first error is the one to report
                 self._settle(consumer, wait=True)
-            self._queue.put(None)
-            writer.join(30)
+            for _ in writers:
+                self._queue.put(None)
+            for writer in writers:
+                writer.join(30)
+            for extra in connections[1:]:
+                extra.close()
             consumer.close(autocommit=False)
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)

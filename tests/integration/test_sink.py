@@ -12,9 +12,10 @@ from kafka import KafkaProducer
 
 from fupin.topics import alerts_topic, deadletter_topic, department_topic, status_topic
 from warehouse.client import ChdbWarehouse
+from warehouse.fetch import Record
 from warehouse.migrate import migrate
 from warehouse.sample import publish, sample_event, sample_messages
-from warehouse.sink import Sink
+from warehouse.sink import Batch, Sink
 
 
 @pytest.fixture
@@ -149,3 +150,52 @@ def test_unwritable_table_pauses_then_catches_up(broker_settings, wh):
     assert sink.progress.messages == n
     assert not sink.progress.paused
     assert count(wh, "events_latest") == n
+
+
+class RecordingConsumer:
+    """Only what the sink's settling calls: commits are recorded, pause and resume noted."""
+
+    def __init__(self) -> None:
+        self.commits: list[dict] = []
+        self.paused = False
+
+    def commit(self, offsets) -> None:
+        self.commits.append({(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()})
+
+    def assignment(self) -> set:
+        return set()
+
+    def pause(self, *partitions) -> None:
+        self.paused = True
+
+    def resume(self, *partitions) -> None:
+        self.paused = False
+
+
+def written_batch(topic: str, first: int, error: str | None) -> Batch:
+    """A batch of ten messages of partition 0, as a writer leaves it: done, failed or not."""
+    batch = Batch()
+    batch.note_span([Record(topic, 0, o, 0, None, b"{}", []) for o in range(first, first + 10)])
+    batch.error = error
+    batch.done.set()
+    return batch
+
+
+@pytest.mark.parametrize("failing", [0, 1], ids=["older-failed", "newer-failed"])
+def test_batches_commit_in_order_and_never_past_a_failed_one(broker_settings, wh, failing):
+    """Two writers: a batch written after one that failed waits for it, then both commit in order."""
+    sink = Sink(wh, broker_settings, broker_settings.broker_bootstrap, writers=2)
+    consumer = RecordingConsumer()
+    topic = "department-topic"
+    older, newer = (written_batch(topic, o, "write refused" if i == failing else None)
+                    for i, o in enumerate((0, 10)))  # fmt: skip
+    sink._inflight.extend([older, newer])
+    sink._settle(consumer, wait=False)
+    committed_before = [] if failing == 0 else [{(topic, 0): 10}]
+    assert consumer.commits == committed_before and consumer.paused
+    assert sink._failed == ([older, newer] if failing == 0 else [newer])
+    assert sink.progress.last_error == "write refused"
+    # The warehouse takes them again: retried in order (a written one writes nothing twice).
+    assert sink._retry_failed(consumer)
+    assert consumer.commits == [{(topic, 0): 10}, {(topic, 0): 20}]
+    assert sink._failed == [] and not sink._inflight

@@ -54,9 +54,15 @@ def test_queries_and_jobs_while_ingesting(service, broker_settings):
     assert isinstance(reader, RemoteWarehouse)  # the owner answers; nobody else opens chdb
 
     def produce() -> None:
+        watcher = open_reader(svc)
         for c in range(chunks):
             publish(broker_settings.broker_bootstrap, broker_settings,
                     (m for i, m in enumerate(sample_messages(n, seed=3)) if i % chunks == c))  # fmt: skip
+            # The rest only once the sink has joined its group and landed the first chunk (on a
+            # loaded machine the join can outlast the whole production otherwise).
+            until = time.monotonic() + 60
+            while c == 0 and time.monotonic() < until and not watcher.query("SELECT count() FROM events")[0][0]:
+                time.sleep(0.2)
             time.sleep(0.5)
 
     producer = threading.Thread(target=produce)
