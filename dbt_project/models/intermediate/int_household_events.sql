@@ -13,26 +13,22 @@
     and {{ within_cutoff('recorded_at') }}
 {% endset %}
 
-select {{ common }}, event_name as kind, coalesce(person_id, '') as person,
-       multiIf(event_name in ('monitoring_enrolled'), coalesce(monitoring_category, ''),
-               event_name in ('cadre_assigned', 'cadre_unassigned', 'visit_recorded'), coalesce(cadre_id, ''),
-               '') as s,
-       coalesce(net_income_per_capita, 0) as n,
-       coalesce(year, 0) as y,
+-- one scan of the poverty office's events: a registration's row is followed by one row per member
+select {{ common }},
+       if(member = '', event_name, 'member_registered') as kind,
+       if(member = '', coalesce(person_id, ''), JSONExtractString(member, 'person_id')) as person,
+       if(member = '',
+          multiIf(event_name in ('monitoring_enrolled'), coalesce(monitoring_category, ''),
+                  event_name in ('cadre_assigned', 'cadre_unassigned', 'visit_recorded'), coalesce(cadre_id, ''),
+                  ''),
+          JSONExtractString(member, 'labour_capacity')) as s,
+       if(member = '', coalesce(net_income_per_capita, 0), 0) as n,
+       if(member = '', coalesce(year, 0), 0) as y,
        toUInt8(0) as b,
-       if(event_name = 'household_registered', poverty_causes, []) as arr
+       if(member = '' and event_name = 'household_registered', poverty_causes, []) as arr
 from {{ ref('stg_poverty_office') }}
+array join arrayConcat([''], if(event_name = 'household_registered', JSONExtractArrayRaw(members_json), [])) as member
 where {{ keep }}
-
-union all
-
-select {{ common }}, 'member_registered' as kind,
-       JSONExtractString(member, 'person_id') as person,
-       JSONExtractString(member, 'labour_capacity') as s,
-       0 as n, 0 as y, toUInt8(0) as b, [] as arr
-from {{ ref('stg_poverty_office') }}
-array join JSONExtractArrayRaw(members_json) as member
-where event_name = 'household_registered' and {{ keep }}
 
 union all
 
