@@ -33,7 +33,7 @@ DECODERS = int(os.environ.get("BENCH_DECODERS", "0"))
 #: 0: every event through the Python path (fupin.contract in the sink thread), for comparison.
 FAST = os.environ.get("BENCH_FAST", "1") != "0"
 #: The sink's writer threads (each on its own chdb connection).
-WRITERS = int(os.environ.get("BENCH_WRITERS", "2"))
+WRITERS = int(os.environ.get("BENCH_WRITERS", "1"))
 
 _tmp = Path(tempfile.mkdtemp(prefix="fupin-bench-sink-"))
 os.environ["FUPIN_CHDB_PATH"] = str(_tmp / "chdb")

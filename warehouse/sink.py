@@ -681,7 +681,7 @@ class Sink:
         idle_exit: float | None = None,
         decoders: int = 0,
         fast: bool = True,
-        writers: int = 2,
+        writers: int = 1,
     ) -> None:
         self.warehouse = warehouse
         self.settings = settings
@@ -712,8 +712,9 @@ class Sink:
             deadletter_topic(settings),
         )
         self._inputs = set(input_topics(settings))
-        #: Writer threads, each on its own connection where the warehouse can open another (chdb:
-        #: the engine runs their statements in parallel, a batch's own run on one core).
+        #: Writer threads, each on its own connection where the warehouse can open another (chdb
+        #: runs their statements in parallel). One on two cores: a second measured no faster
+        #: (bench/sink.py, BENCH_WRITERS=2: more CPU an event, as their inserts and merges compete).
         self.writers = max(1, writers) if hasattr(warehouse, "connect_again") else 1
         self._batch = Batch()
         #: Batches handed to the writers, oldest first; committed in this order only.
@@ -1062,7 +1063,8 @@ class Sink:
                     elif now - idle_since >= self.idle_exit:
                         log.info("no messages for %.0f s: stopping (idle exit)", self.idle_exit)
                         break
-                if self.due():
+                # Due, or caught up (a poll found nothing) with the writers idle: no reason to wait.
+                if self.due() or (not got and self._batch.count and not self._inflight):
                     if len(self._inflight) < self.writers:
                         self._submit()
                     elif self._batch.count >= 2 * self.batch_size:
