@@ -110,6 +110,22 @@ class RecordRun:
             yield self[i]
 
 
+def _zigzag(data: bytes, p: int) -> tuple[int, int]:
+    """A zigzag varint at ``p`` and the position after it (one byte inline: the usual case)."""
+    b = data[p]
+    if b < 0x80:
+        return (b >> 1) ^ -(b & 1), p + 1
+    return decode_varint(data, p)
+
+
+def _sized(data: bytes, p: int) -> tuple[bytes | None, int]:
+    """A length-prefixed byte string at ``p`` (length -1: null) and the position after it."""
+    size, p = _zigzag(data, p)
+    if size < 0:
+        return None, p
+    return data[p : p + size], p + size
+
+
 def read_run(topic: str, partition: int, batch: Any, skip_below: int = -1) -> RecordRun:
     """The messages of a v2 record batch (kafka-python's ``DefaultRecordBatch``) with offset ≥ ``skip_below``.
 
@@ -125,65 +141,30 @@ def read_run(topic: str, partition: int, batch: Any, skip_below: int = -1) -> Re
     keys: list[bytes | None] = []
     values: list[bytes | None] = []
     headers: list[list[tuple[str, bytes | None]]] | None = None
-    varint = decode_varint
     try:
         for n in range(batch.records_count):
-            # Record: length, attributes (int8), timestamp delta, offset delta, key, value, headers;
-            # the numbers are zigzag varints, read inline when they take one byte.
-            b = data[pos]
-            if b < 0x80:
-                length, pos = (b >> 1) ^ -(b & 1), pos + 1
-            else:
-                length, pos = varint(data, pos)
+            # Record: length, attributes (int8), timestamp delta, offset delta, key, value, headers.
+            length, pos = _zigzag(data, pos)
             end = pos + length
-            p = pos + 1
-            b = data[p]
-            if b < 0x80:
-                ts_delta, p = (b >> 1) ^ -(b & 1), p + 1
-            else:
-                ts_delta, p = varint(data, p)
-            b = data[p]
-            if b < 0x80:
-                off_delta, p = (b >> 1) ^ -(b & 1), p + 1
-            else:
-                off_delta, p = varint(data, p)
-            b = data[p]
-            if b < 0x80:
-                size, p = (b >> 1) ^ -(b & 1), p + 1
-            else:
-                size, p = varint(data, p)
-            if size >= 0:
-                key: bytes | None = data[p : p + size]
-                p += size
-            else:
-                key = None
-            b = data[p]
-            if b < 0x80:
-                size, p = (b >> 1) ^ -(b & 1), p + 1
-            else:
-                size, p = varint(data, p)
-            if size >= 0:
-                value: bytes | None = data[p : p + size]
-                p += size
-            else:
-                value = None
-            if data[p] != 0:  # headers (only the dead-letter topic has them): the general reader
+            ts_delta, p = _zigzag(data, pos + 1)  # after the attributes byte
+            off_delta, p = _zigzag(data, p)
+            key, p = _sized(data, p)
+            value, p = _sized(data, p)
+            if data[p] != 0:  # headers (only the dead-letter topic has them)
                 if headers is None:
                     headers = [[] for _ in offsets]
-                count, p = varint(data, p)
+                count, p = _zigzag(data, p)
                 if count < 0:
                     raise CorruptRecordError(f"invalid number of record headers {count}")
                 items = []
                 for _ in range(count):
-                    size, p = varint(data, p)
+                    size, p = _zigzag(data, p)
                     if size < 0:
                         raise CorruptRecordError(f"invalid header key size {size}")
                     name = data[p : p + size].decode()
                     p += size
-                    size, p = varint(data, p)
-                    items.append((name, data[p : p + size] if size >= 0 else None))
-                    if size > 0:
-                        p += size
+                    header_value, p = _sized(data, p)
+                    items.append((name, header_value))
                 headers.append(items)
             else:
                 p += 1
