@@ -84,26 +84,11 @@ class RecordRun:
     def __getitem__(self, i: slice) -> RecordRun: ...
 
     def __getitem__(self, i: int | slice) -> Record | RecordRun:
+        h = self.headers
+        columns = (self.offsets[i], self.timestamps[i], self.keys[i], self.values[i])
         if isinstance(i, slice):
-            h = self.headers
-            return RecordRun(
-                self.topic,
-                self.partition,
-                self.offsets[i],
-                self.timestamps[i],
-                self.keys[i],
-                self.values[i],
-                h[i] if h is not None else None,
-            )
-        return Record(
-            self.topic,
-            self.partition,
-            self.offsets[i],
-            self.timestamps[i],
-            self.keys[i],
-            self.values[i],
-            self.headers[i] if self.headers is not None else [],
-        )
+            return RecordRun(self.topic, self.partition, *columns, h[i] if h is not None else None)
+        return Record(self.topic, self.partition, *columns, h[i] if h is not None else [])
 
     def __iter__(self) -> Iterator[Record]:
         for i in range(len(self.offsets)):
