@@ -27,7 +27,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -442,7 +441,7 @@ class FastEvents:
         )
         self._created = True
 
-    def write(self, chunks: list[tuple[str, int, list[Any], datetime]], token: str) -> tuple[int, list[int]]:
+    def write(self, chunks: list[tuple[str, int, RecordRun, datetime]], token: str) -> tuple[int, list[int]]:
         """Insert the accepted events of ``chunks``; returns how many, and the indices of the rest.
 
         Indices count the records of ``chunks`` in order. Raises WarehouseError.
@@ -450,18 +449,13 @@ class FastEvents:
         import numpy as np
         import pyarrow as pa
 
-        value, position = attrgetter("value"), attrgetter("offset")
         values: list[Any] = []
         offsets: list[int] = []
         lengths, topics, partitions, times = [], [], [], []
         names: dict[str, int] = {}  # a dictionary of distinct topics (several partitions share one)
-        for topic, partition, records, now in chunks:
-            if isinstance(records, RecordRun):  # the consumer's runs: columns already
-                values += records.values
-                offsets += records.offsets
-            else:
-                values += map(value, records)
-                offsets += map(position, records)
+        for topic, partition, records, now in chunks:  # the consumer's runs: columns already
+            values += records.values
+            offsets += records.offsets
             lengths.append(len(records))
             topics.append(names.setdefault(topic, len(names)))
             partitions.append(partition)
@@ -543,7 +537,7 @@ class Batch:
     #: Events the engine checked and wrote itself (the fast path), of :attr:`event_count`.
     engine_checked: int = 0
     #: Input-topic records for the fast path: (topic, partition, records, receipt time).
-    raw: list[tuple[str, int, list[Any], datetime]] = field(default_factory=list)
+    raw: list[tuple[str, int, RecordRun, datetime]] = field(default_factory=list)
 
     def decode(self, records: list[Any], topic: str, partition: int, now: datetime) -> None:
         """The Python path: each record checked by the contract into an event line, or a dead letter."""

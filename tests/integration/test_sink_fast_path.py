@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 
 import orjson
 import pytest
-from kafka.consumer.fetcher import ConsumerRecord
 
 from fupin.contract import SCHEMAS_DIR, SEMANTIC_CHECKS
 from warehouse import contract_sql
 from warehouse.client import ChdbWarehouse
+from warehouse.fetch import RecordRun
 from warehouse.migrate import migrate
 from warehouse.sample import sample_messages
 from warehouse.sink import EVENT_COLUMNS, Batch, FastEvents
@@ -118,20 +118,17 @@ def _messages() -> list[tuple[str, bytes]]:
 
 
 def _batch(messages: list[tuple[str, bytes]]) -> Batch:
-    """One batch: each topic's records in two partitions (chunks of one topic, as a poll gives)."""
+    """One batch: each topic's records in two partitions, as runs (what the sink's consumer gives)."""
     batch = Batch()
-    by_topic: dict[tuple[str, int], list] = {}
+    by_topic: dict[tuple[str, int], tuple[list[int], list[bytes]]] = {}
     for offset, (topic, value) in enumerate(messages):
-        partition = offset % 2
-        record = ConsumerRecord(
-            topic=topic, partition=partition, leader_epoch=0, offset=offset, timestamp=1, timestamp_type=0,
-            key=b"k", value=value, headers=[], checksum=None, serialized_key_size=1,
-            serialized_value_size=len(value), serialized_header_size=-1,
-        )  # fmt: skip
-        by_topic.setdefault((topic, partition), []).append(record)
-    for (topic, partition), records in by_topic.items():
-        batch.raw.append((topic, partition, records, NOW))
-        batch.note_span(records)
+        offsets, values = by_topic.setdefault((topic, offset % 2), ([], []))
+        offsets.append(offset)
+        values.append(value)
+    for (topic, partition), (offsets, values) in by_topic.items():
+        run = RecordRun(topic, partition, offsets, [1] * len(offsets), [b"k"] * len(offsets), values)
+        batch.raw.append((topic, partition, run, NOW))
+        batch.note_span(run)
     return batch
 
 
