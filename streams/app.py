@@ -1,7 +1,7 @@
 """The Faust application: department topics in, household status and alerts out.
 
-One agent reads every department topic in batches (``stream.take_events``), decodes with the
-contract validator, groups the batch by household and folds each household's events with the
+One agent reads every department topic in batches (``stream.take_events``), judges each message
+with the one validity judgement (:mod:`fupin.validity`), groups the batch by household and folds each household's events with the
 pure rule book (:mod:`streams.household`), writing each table key once per batch. Outputs of a
 batch are delivered before the table is written, so a crash between the two re-emits (at least
 once, same alert ids and versions) rather than losing a raise or a status change.
@@ -28,7 +28,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 
-from fupin import contract, topics
+from fupin import topics, validity
 from fupin.config import Settings
 from fupin.timeutil import iso_utc, utc_now
 from streams import household, transport
@@ -78,20 +78,8 @@ class Projector:
         self.department_of = {topics.department_topic(settings, d): d for d in topics.DEPARTMENTS}
 
     def check(self, rec: Record) -> dict[str, Any]:
-        """The validated envelope of a record, or ContractError saying why not."""
-        if rec.value is None:
-            raise contract.ContractError("message has no value (tombstone)")
-        env = contract.decode(rec.value)
-        department = self.department_of.get(rec.topic)
-        if department is not None and env["department"] != department:
-            raise contract.ContractError(
-                f"department {env['department']!r} does not belong on topic {rec.topic!r}"
-            )
-        if rec.key is None or rec.key != env["household_id"].encode():
-            raise contract.ContractError(
-                f"message key {rec.key!r} is not the envelope's household_id {env['household_id']!r}"
-            )
-        return env
+        """The judged envelope of a record, or :class:`fupin.validity.Invalid` saying why not."""
+        return validity.judge(rec.value, rec.key, self.department_of.get(rec.topic))
 
     def process(self, records: Iterable[Record], load: Callable[[bytes, Any], bytes | None]) -> BatchResult:
         out = BatchResult()
@@ -99,7 +87,7 @@ class Projector:
         for rec in records:
             try:
                 env = self.check(rec)
-            except contract.ContractError as exc:
+            except validity.Invalid as exc:
                 out.dead.append(
                     dead_letter(exc.reason, rec.value, rec.key, rec.topic, rec.partition, rec.offset)
                 )

@@ -114,12 +114,6 @@ def _stop_on_signals(stop: threading.Event) -> None:
     default=None,
     help="Drain mode: stop cleanly after this many seconds without a message.",
 )
-@click.option(
-    "--decoders",
-    default=0,
-    show_default=True,
-    help="Processes that validate events beside the sink (embedded warehouse; worth it with spare cores).",
-)
 @click.pass_context
 def sink(
     ctx: click.Context,
@@ -127,7 +121,6 @@ def sink(
     batch_seconds: float,
     every: float,
     stop_when_idle: float | None,
-    decoders: int,
 ) -> None:
     """Land every topic's events in the warehouse, with a progress display (Ctrl-C stops cleanly)."""
     from fupin.config import SettingsError
@@ -164,7 +157,6 @@ def sink(
             batch_size=batch_size,
             batch_seconds=batch_seconds,
             idle_exit=stop_when_idle,
-            decoders=decoders,
         )
         s.stop_event = stop
         thread = threading.Thread(target=s.run, name="sink", daemon=True)

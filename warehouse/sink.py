@@ -32,9 +32,9 @@ from typing import Any
 import orjson
 
 from fupin.config import Settings
-from fupin.contract import ContractError, decode
 from fupin.timeutil import parse_instant
 from fupin.topics import DEPARTMENTS, alerts_topic, deadletter_topic, input_topics, status_topic
+from fupin.validity import Invalid, conflict_reason, dead_letter_value, fingerprint, judge
 from warehouse import contract_sql
 from warehouse.client import Warehouse, WarehouseError
 from warehouse.fetch import RecordRun
@@ -58,7 +58,7 @@ ALERT_COLUMNS = [
 ]  # fmt: skip
 DEAD_LETTER_COLUMNS = [
     "source_topic", "source_partition", "source_offset", "source", "reason", "raw", "key",
-    "received_at", "ingested_at",
+    "received_at", "ingested_at", "redacted",
 ]  # fmt: skip
 TABLE_COLUMNS = {
     "events": EVENT_COLUMNS,
@@ -119,16 +119,13 @@ def _json_object(raw: bytes | None, what: str) -> dict:
 # One message → one row
 
 
-def _envelope(raw: bytes, topic: str) -> dict:
-    """The validated envelope of an input-topic message (the contract, then its topic's department)."""
-    try:
-        env = decode(raw)
-    except ContractError as exc:
-        raise Rejected(exc.reason) from None
+def _envelope(raw: bytes, key: bytes | None, topic: str) -> dict:
+    """The judged envelope of an input-topic message (:func:`fupin.validity.judge`)."""
     department = topic.rsplit(".", 1)[-1]
-    if department in DEPARTMENTS and env["department"] != department:
-        raise Rejected(f"department: {env['department']!r} published on the topic of {department!r}")
-    return env
+    try:
+        return judge(raw, key, department if department in DEPARTMENTS else None)
+    except Invalid as exc:
+        raise Rejected(exc.reason) from None
 
 
 def _envelope_columns(env: dict) -> tuple:
@@ -145,8 +142,11 @@ def _envelope_columns(env: dict) -> tuple:
     )
 
 
-def event_row(raw: bytes, topic: str, partition: int, offset: int, now: datetime) -> tuple:
-    env = _envelope(raw, topic)
+def event_row(raw: bytes, topic: str, partition: int, offset: int, now: datetime, *, key: bytes | None) -> tuple:
+    return _event_row(_envelope(raw, key, topic), topic, partition, offset, now)
+
+
+def _event_row(env: dict, topic: str, partition: int, offset: int, now: datetime) -> tuple:
     occurred_text, recorded_text = env["occurred_at"], env["recorded_at"]
     return (
         *_envelope_columns(env),
@@ -178,14 +178,19 @@ def _time_text(value: str, name: str) -> str | datetime:
     return _instant(value, name)
 
 
-def event_line(raw: bytes, topic: str, partition: int, offset: int, now: datetime) -> bytes:
+def event_line(
+    raw: bytes, topic: str, partition: int, offset: int, now: datetime, *, key: bytes | None
+) -> bytes:
     """One input-topic message as a JSONCompactEachRow line in ``EVENT_LINE_COLUMNS`` order.
 
     The same row as :func:`event_row`, cheaper: the warehouse parses the time strings, and the
     payload is written as a JSON object (read into the String column as its text, byte for byte:
     ``input_format_json_read_objects_as_strings``), the same text ``event_row`` stores.
     """
-    env = _envelope(raw, topic)
+    return _event_line(_envelope(raw, key, topic), topic, partition, offset, now)
+
+
+def _event_line(env: dict, topic: str, partition: int, offset: int, now: datetime) -> bytes:
     occurred, recorded = env["occurred_at"], env["recorded_at"]
     head = orjson.dumps(
         [
@@ -274,6 +279,9 @@ def dead_letter_row(
         received = _instant(h["time"], "fupin.time") if "time" in h else now
     except Rejected:
         received = now
+    # Redacted by whoever rejected it; again here, so that no raw identifier is ever stored.
+    raw, raw_redacted = dead_letter_value(raw)
+    key, key_redacted = dead_letter_value(key)
     return (
         src_topic,
         src_partition,
@@ -284,12 +292,15 @@ def dead_letter_row(
         None if key is None else key.decode("utf-8", "replace"),
         received,
         now,
+        int(h.get("redacted") == "true" or raw_redacted or key_redacted),
     )
 
 
 def rejected_row(raw: bytes | None, key: bytes | None, topic: str, partition: int, offset: int,
                  reason: str, now: datetime) -> tuple:  # fmt: skip
-    """A dead letter the sink itself decided (source ``sink``)."""
+    """A dead letter the sink itself decided (source ``sink``), raw identifiers redacted."""
+    raw, raw_redacted = dead_letter_value(raw)
+    key, key_redacted = dead_letter_value(key)
     return (
         topic,
         partition,
@@ -300,6 +311,7 @@ def rejected_row(raw: bytes | None, key: bytes | None, topic: str, partition: in
         None if key is None else key.decode("utf-8", "replace"),
         now,
         now,
+        int(raw_redacted or key_redacted),
     )
 
 
@@ -379,28 +391,6 @@ def _fingerprint(record: Any) -> str:
     return f"{record.timestamp}/{zlib.crc32(record.value or b'')}"
 
 
-def decode_events(
-    values: list[bytes | None], topic: str, partition: int, offsets: list[int], now: datetime
-) -> tuple[bytes, int, list[tuple[int, str]]]:
-    """Decode and validate messages of one input partition into :func:`event_line` lines.
-
-    Runs in a decoder process (what it is sent is kept small: the values and their offsets).
-    Returns the lines, how many, and (index, reason) of the messages rejected (dead letters).
-    """
-    lines: list[bytes] = []
-    rejected: list[tuple[int, str]] = []
-    for i, (raw, offset) in enumerate(zip(values, offsets, strict=True)):
-        try:
-            if raw is None:
-                raise Rejected("empty message value")
-            lines.append(event_line(raw, topic, partition, offset, now))
-        except Rejected as exc:
-            rejected.append((i, str(exc.args[0])))
-        except Exception as exc:  # a message must never stop the sink
-            rejected.append((i, _unexpected(exc)))
-    return b"\n".join(lines), len(lines), rejected
-
-
 # ------------------------------------------------------------------------------------------------
 # The fast path (chdb): events checked and written by the engine, off the GIL
 
@@ -434,7 +424,8 @@ class FastEvents:
             return
         self.warehouse.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.stage} (i UInt32, topic String, partition UInt32, "
-            "offset UInt64, ingested_at DateTime64(3, 'UTC'), v String, et String) ENGINE = Memory"
+            "offset UInt64, ingested_at DateTime64(3, 'UTC'), k Nullable(String), v String, et String, "
+            "eid String, known UInt8) ENGINE = Memory"
         )
         self.warehouse.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.accepted} (i UInt32) ENGINE = Memory"
@@ -450,11 +441,13 @@ class FastEvents:
         import pyarrow as pa
 
         values: list[Any] = []
+        keys: list[Any] = []
         offsets: list[int] = []
         lengths, topics, partitions, times = [], [], [], []
         names: dict[str, int] = {}  # a dictionary of distinct topics (several partitions share one)
         for topic, partition, records, now in chunks:  # the consumer's runs: columns already
             values += records.values
+            keys += records.keys
             offsets += records.offsets
             lengths.append(len(records))
             topics.append(names.setdefault(topic, len(names)))
@@ -473,6 +466,7 @@ class FastEvents:
                 "ingested_at": pa.array(np.array(times, dtype="datetime64[ms]")[chunk]).cast(
                     pa.timestamp("ms", tz="UTC")
                 ),
+                "k": pa.array(keys, pa.binary()),
                 "v": pa.array(values, pa.binary()),
             }
         )
@@ -488,19 +482,24 @@ class FastEvents:
         plain = (
             "SETTINGS short_circuit_function_evaluation = 'disable', compile_expressions = 0, max_threads = 1"
         )
+        # An id the store holds, or one repeated in the batch, goes to the Python path, which tells
+        # a duplicate (nothing to do) from a conflicting one (a dead letter).
         wh.query_batch(
             f"INSERT INTO {self.stage} SELECT i, toString(assumeNotNull(topic)), partition, offset, ingested_at, "
-            f"assumeNotNull(v) AS v, extract(v, {contract_sql.EVENT_TYPE}) FROM Python(sink_batch) {plain}",
+            f"k, assumeNotNull(v) AS v, extract(v, {contract_sql.EVENT_TYPE}), "
+            f"extract(v, {contract_sql.EVENT_ID}) AS eid, sipHash128(eid) IN {wh.database}.event_ids "
+            f"FROM Python(sink_batch) {plain}",
             sink_batch,
         )
-        del sink_batch, table, values
+        del sink_batch, table, values, keys
         regexes = contract_sql.message_regexes()
         kinds = [k for (k,) in wh.query(f"SELECT DISTINCT et FROM {self.stage}") if k in regexes]
         if kinds:
             # One filtered subquery per type: each expression runs only on its own messages.
+            first = f"(SELECT min(i) FROM {self.stage} GROUP BY eid)"
             arms = " UNION ALL ".join(
-                f"SELECT i FROM (SELECT * FROM {self.stage} WHERE et = {contract_sql.literal(k)}) "
-                f"WHERE {contract_sql.type_check(k)}"
+                f"SELECT i FROM (SELECT * FROM {self.stage} WHERE et = {contract_sql.literal(k)} AND NOT known) "
+                f"WHERE {contract_sql.type_check(k)} AND i IN {first}"
                 for k in kinds
             )
             wh.execute(f"INSERT INTO {self.accepted} {arms} {plain}")
@@ -517,6 +516,47 @@ class FastEvents:
         return n - len(rest), rest
 
 
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A valid event of the Python path: who it is, where its line or row sits, where it came from."""
+
+    household_id: str
+    event_id: str
+    fingerprint: str
+    as_line: bool
+    slot: int
+    source: tuple[bytes | None, bytes | None, str, int, int, datetime]
+
+
+#: The stored columns that make an envelope again (``warehouse.rebuild.envelope_bytes``).
+_STORED_ENVELOPE = (
+    "event_id, event_type, schema_version, department, source_system, household_id, person_id, "
+    "region_code, occurred_at, recorded_at, occurred_at_text, recorded_at_text, payload"
+)
+
+
+def stored_fingerprints(warehouse: Warehouse, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """(household_id, event_id) → the content fingerprint of the first stored event of those."""
+    from warehouse.rebuild import envelope_bytes
+
+    if not keys:
+        return {}
+    households = ",".join(sorted({h for h, _ in keys}))
+    ids = ",".join(sorted({e for _, e in keys}))
+    rows = warehouse.query_dicts(
+        f"SELECT {_STORED_ENVELOPE} FROM {warehouse.database}.events "
+        "WHERE household_id IN splitByChar(',', {households:String}) AND event_id IN splitByChar(',', {ids:String}) "
+        "ORDER BY ingested_at, topic, partition, offset",
+        {"households": households, "ids": ids},
+    )
+    out: dict[tuple[str, str], str] = {}
+    for row in rows:
+        key = (row["household_id"], row["event_id"])
+        if key in keys and key not in out:
+            out[key] = fingerprint(orjson.loads(envelope_bytes(row)))
+    return out
+
+
 @dataclass
 class Batch:
     """Rows of consecutive messages, per table, with the offset span they came from."""
@@ -530,28 +570,80 @@ class Batch:
     opened_at: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
-    #: Events handed to decoder processes: (future, records), resolved before the batch is written.
-    pending: list[tuple[Any, list[Any], datetime]] = field(default_factory=list)
     event_lines: list[bytes] = field(default_factory=list)
+    #: Events of the Python path, in the order read: their identity, to resolve duplicates.
+    judged: list[Judged] = field(default_factory=list)
+    #: Duplicates (same event again) that the batch does not store again.
+    duplicates: int = 0
     event_count: int = 0
     #: Events the engine checked and wrote itself (the fast path), of :attr:`event_count`.
     engine_checked: int = 0
     #: Input-topic records for the fast path: (topic, partition, records, receipt time).
     raw: list[tuple[str, int, RecordRun, datetime]] = field(default_factory=list)
 
+    def add_event(
+        self, raw: bytes | None, key: bytes | None, topic: str, partition: int, offset: int, now: datetime,
+        lines: bool = True,
+    ) -> None:  # fmt: skip
+        """The Python path of one input-topic message: judged into an event line (or row), or a dead letter.
+
+        The one home of "bad message → dead letter" for events: whatever a message provokes, it
+        never stops the sink.
+        """
+        try:
+            env = _envelope(raw, key, topic)
+            if lines:
+                slot, item = len(self.event_lines), _event_line(env, topic, partition, offset, now)
+            else:
+                slot, item = len(self.rows["events"]), _event_row(env, topic, partition, offset, now)
+        except Exception as exc:
+            reason = exc.args[0] if isinstance(exc, Rejected) else _unexpected(exc)
+            self.rows["dead_letters"].append(rejected_row(raw, key, topic, partition, offset, str(reason), now))
+            return
+        self.judged.append(
+            Judged(env["household_id"], env["event_id"], fingerprint(env), lines, slot,
+                   (raw, key, topic, partition, offset, now))
+        )  # fmt: skip
+        if lines:
+            self.event_lines.append(item)
+            self.event_count += 1
+        else:
+            self.rows["events"].append(item)
+
     def decode(self, records: list[Any], topic: str, partition: int, now: datetime) -> None:
-        """The Python path: each record checked by the contract into an event line, or a dead letter."""
-        lines, dead = self.event_lines, self.rows["dead_letters"]
-        before = len(lines)
+        """The Python path for records of one partition (see :meth:`add_event`)."""
         for r in records:
-            try:
-                if r.value is None:
-                    raise Rejected("empty message value")
-                lines.append(event_line(r.value, topic, partition, r.offset, now))
-            except Exception as exc:  # bad input, or anything a message provokes: never stop
-                reason = exc.args[0] if isinstance(exc, Rejected) else _unexpected(exc)
-                dead.append(rejected_row(r.value, r.key, topic, partition, r.offset, str(reason), now))
-        self.event_count += len(lines) - before
+            self.add_event(r.value, r.key, topic, partition, r.offset, now)
+
+    def resolve_duplicates(self, warehouse: Warehouse) -> None:
+        """Drop the events already stored or earlier in the batch; conflicting ones become dead letters.
+
+        The same ``event_id`` for the same household with the same content changes nothing; with
+        other content it is a conflicting duplicate: the first stays (events.md). The stored
+        events are read by their households (the primary key's prefix): a few granules.
+        """
+        if not self.judged:
+            return
+        first = stored_fingerprints(warehouse, {(j.household_id, j.event_id) for j in self.judged})
+        drop: dict[bool, set[int]] = {True: set(), False: set()}
+        for j in self.judged:
+            held = first.get((j.household_id, j.event_id))
+            if held is None:  # the first of its id
+                first[(j.household_id, j.event_id)] = j.fingerprint
+                continue
+            drop[j.as_line].add(j.slot)
+            if held == j.fingerprint:
+                self.duplicates += 1
+            else:
+                raw, key, topic, partition, offset, now = j.source
+                reason = conflict_reason(j.event_id, held)
+                self.rows["dead_letters"].append(rejected_row(raw, key, topic, partition, offset, reason, now))
+        if drop[True]:
+            self.event_lines = [line for i, line in enumerate(self.event_lines) if i not in drop[True]]
+            self.event_count -= len(drop[True])
+        if drop[False]:
+            self.rows["events"] = [row for i, row in enumerate(self.rows["events"]) if i not in drop[False]]
+        self.judged = []
 
     def write_fast(self, fast: FastEvents | None) -> None:
         """Events of :attr:`raw` through chdb; what it does not accept, through the Python path."""
@@ -579,27 +671,6 @@ class Batch:
                 self.decode(chosen, topic, partition, now)
             start = end
         self.raw = []
-
-    def resolve(self) -> None:
-        """Collect the decoders' results in order (decoding here if a decoder process failed)."""
-        while self.pending:
-            future, records, now = self.pending[0]
-            try:
-                lines, n, rejected = future.result()
-            except Exception as exc:  # a broken pool must not lose the batch
-                log.warning("decoder process failed (%s): decoding in the sink thread", exc)
-                r = records[0]
-                values, offsets = [r.value for r in records], [r.offset for r in records]
-                lines, n, rejected = decode_events(values, r.topic, r.partition, offsets, now)
-            if n:
-                self.event_lines.append(lines)
-                self.event_count += n
-            for i, reason in rejected:
-                r = records[i]
-                self.rows["dead_letters"].append(
-                    rejected_row(r.value, r.key, r.topic, r.partition, r.offset, reason, now)
-                )
-            del self.pending[0]
 
     def note(self, record: Any) -> None:
         self.note_span([record])
@@ -638,6 +709,8 @@ class Batch:
         """Insert every table's rows (each table at most once per batch); raises WarehouseError."""
         if self.raw:
             self.write_fast(fast)
+        if "events" not in self.written:
+            self.resolve_duplicates(warehouse)
         if self.event_lines and "events" not in self.written:
             data = b"\n".join(self.event_lines)
             if self.rows["events"]:
@@ -673,7 +746,6 @@ class Sink:
         max_backoff: float = 10.0,
         on_flush: Callable[[SinkProgress], None] | None = None,
         idle_exit: float | None = None,
-        decoders: int = 0,
         fast: bool = True,
         writers: int = 1,
     ) -> None:
@@ -688,16 +760,10 @@ class Sink:
         self.on_flush = on_flush
         #: Stop after this many seconds without a message once partitions are assigned (drain mode).
         self.idle_exit = idle_exit
-        #: Decoder processes for input-topic events (0: decode in this thread). Only where the
-        #: warehouse takes pre-serialised rows (chdb): validation is the sink's main CPU cost.
-        self.decoders = decoders if hasattr(warehouse, "insert_json_lines") else 0
         #: Events go to the warehouse as pre-serialised lines where it takes them (chdb).
         self._lines = hasattr(warehouse, "insert_json_lines")
-        self._pool = None
-        #: Events checked and written inside chdb (:class:`FastEvents`), unless decoders are asked for.
-        self._fast = (
-            FastEvents(warehouse) if fast and not self.decoders and FastEvents.supported(warehouse) else None
-        )
+        #: Events checked and written inside chdb (:class:`FastEvents`).
+        self._fast = FastEvents(warehouse) if fast and FastEvents.supported(warehouse) else None
         self.progress = SinkProgress()
         self.stop_event = threading.Event()
         self._status, self._alerts, self._dead = (
@@ -727,13 +793,7 @@ class Sink:
         rows = self._batch.rows
         try:
             if topic in self._inputs:
-                if raw is None:
-                    raise Rejected("empty message value")
-                if self._lines:
-                    self._batch.event_lines.append(event_line(raw, topic, partition, offset, now))
-                    self._batch.event_count += 1
-                else:
-                    rows["events"].append(event_row(raw, topic, partition, offset, now))
+                self._batch.add_event(raw, record.key, topic, partition, offset, now, self._lines)
             elif topic == self._status:
                 if raw is None:  # a compaction tombstone: nothing to record
                     self.progress.skipped += 1
@@ -773,7 +833,6 @@ class Sink:
             if batch is None:
                 return
             try:
-                batch.resolve()  # here, not in the consuming thread: it polls on meanwhile
                 batch.write(warehouse, fast)
                 batch.error = None
             except WarehouseError as exc:
@@ -832,7 +891,6 @@ class Sink:
         """
         if batch.count == 0:
             return True
-        batch.resolve()
         try:
             batch.write(self.warehouse, self._fast)
         except WarehouseError as exc:
@@ -933,51 +991,19 @@ class Sink:
                     for record in records:
                         self.add(record, now, note=False)
                 batch.note_span(records)
-        elif self._pool is None:
+        else:
             batch = self._batch
-            dead = batch.rows["dead_letters"]
-            events, make = (
-                (batch.event_lines, event_line) if self._lines else (batch.rows["events"], event_row)
-            )
             for records in polled.values():
                 if not records:
                     continue
                 got += len(records)
                 topic = records[0].topic
                 if topic in self._inputs:  # the hot path: department events
-                    before = len(events)
                     for r in records:
-                        try:
-                            if r.value is None:
-                                raise Rejected("empty message value")
-                            events.append(make(r.value, topic, r.partition, r.offset, now))
-                        except Exception as exc:  # bad input, or anything a message provokes: never stop
-                            reason = exc.args[0] if isinstance(exc, Rejected) else _unexpected(exc)
-                            dead.append(
-                                rejected_row(r.value, r.key, topic, r.partition, r.offset, reason, now)
-                            )
-                    if self._lines:
-                        batch.event_count += len(events) - before
+                        batch.add_event(r.value, r.key, topic, r.partition, r.offset, now, self._lines)
                 else:
                     for r in records:
                         self.add(r, now, note=False)
-                batch.note_span(records)
-        else:
-            batch, submit, step = self._batch, self._pool.submit, 5000
-            for records in polled.values():
-                if not records:
-                    continue
-                got += len(records)
-                first = records[0]
-                if first.topic in self._inputs:  # one partition's records: values and offsets go
-                    for i in range(0, len(records), step):
-                        chunk = records[i : i + step]
-                        values, offsets = [r.value for r in chunk], [r.offset for r in chunk]
-                        future = submit(decode_events, values, first.topic, first.partition, offsets, now)
-                        batch.pending.append((future, chunk, now))
-                else:
-                    for record in records:
-                        self.add(record, now, note=False)
                 batch.note_span(records)
         if got and self.progress.first_record_at is None:
             self.progress.first_record_at = time.monotonic()
@@ -1022,16 +1048,6 @@ class Sink:
         ]
         for writer in writers:
             writer.start()
-        if self.decoders > 0:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            # spawn, not fork: this process runs threads (chdb, kafka) that a fork would copy mid-state.
-            self._pool = ProcessPoolExecutor(self.decoders, mp_context=multiprocessing.get_context("spawn"))
-            for _ in range(self.decoders):
-                self._pool.submit(
-                    decode_events, [], "", 0, [], datetime.now(UTC)
-                )  # start them during the join
         backoff = 0.5
         idle_since = time.monotonic()
         try:
@@ -1080,9 +1096,6 @@ class Sink:
             for extra in connections[1:]:
                 extra.close()
             consumer.close(autocommit=False)
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
         return self.progress
 
 

@@ -44,8 +44,8 @@ def run_until(sink: Sink, done, timeout: float = 90.0) -> None:
     assert not thread.is_alive()
 
 
-@pytest.mark.parametrize("decoders", [0, 1], ids=["in-thread", "decoder-process"])
-def test_exactly_once_and_dead_letters(broker_settings, wh, decoders):
+@pytest.mark.parametrize("fast", [True, False], ids=["engine-checked", "python-path"])
+def test_exactly_once_and_dead_letters(broker_settings, wh, fast):
     s = broker_settings
     n = 3000
     publish(s.broker_bootstrap, s, sample_messages(n, households=200))
@@ -88,7 +88,7 @@ def test_exactly_once_and_dead_letters(broker_settings, wh, decoders):
     producer.close()
     total = n + 3 + 2 + 4 + 1
 
-    sink = Sink(wh, s, s.broker_bootstrap, batch_size=1000, batch_seconds=0.3, decoders=decoders)
+    sink = Sink(wh, s, s.broker_bootstrap, batch_size=1000, batch_seconds=0.3, fast=fast)
     run_until(sink, lambda: sink.progress.messages >= total)
     assert sink.progress.messages == total
     assert count(wh, "events_latest") == n
@@ -117,7 +117,7 @@ def test_exactly_once_and_dead_letters(broker_settings, wh, decoders):
     assert committed == total  # the next offsets, summed over partitions: every message committed
     # The same events again: consumed, still exactly n.
     publish(s.broker_bootstrap, s, sample_messages(n, households=200))
-    again = Sink(wh, s, s.broker_bootstrap, batch_size=1000, batch_seconds=0.3, decoders=decoders)
+    again = Sink(wh, s, s.broker_bootstrap, batch_size=1000, batch_seconds=0.3, fast=fast)
     run_until(again, lambda: again.progress.messages >= n)
     assert again.progress.messages == n
     assert count(wh, "events_latest") == n
