@@ -128,7 +128,9 @@ def may_hold_identifier(raw: bytes) -> bool:
     """
     if b"\\" in raw:
         return True
-    classes = b"." + raw.translate(_CLASSES) + b"."
+    classes = raw.translate(_CLASSES)
+    if raw[:1].isdigit() or raw[-1:].isdigit():  # a run at either end has no separator to find
+        classes = b"." + classes + b"."
     return _RUN11 in classes or _RUN15 in classes or _RUN18 in classes or _RUN17X in classes
 
 
