@@ -208,11 +208,6 @@ def _event_line(env: dict, topic: str, partition: int, offset: int, now: datetim
     return head[:-1] + b"," + orjson.dumps(env["payload"]) + b"]"
 
 
-def _row_as_line(row: tuple) -> bytes:
-    """An :func:`event_row` tuple as a line in ``EVENT_LINE_COLUMNS`` order (payload as JSON text)."""
-    return orjson.dumps((*row[:10], *row[11:], row[10]))
-
-
 def status_row(raw: bytes, now: datetime) -> tuple:
     doc = _json_object(raw, "status document")
     version = doc.get("version")
@@ -573,6 +568,9 @@ class Batch:
     event_lines: list[bytes] = field(default_factory=list)
     #: Events of the Python path, in the order read: their identity, to resolve duplicates.
     judged: list[Judged] = field(default_factory=list)
+    #: Where each Python-path event line (or row) came from, in the same order: its dead letter's
+    #: identity should the warehouse refuse it.
+    sources: list[tuple] = field(default_factory=list)
     #: Duplicates (same event again) that the batch does not store again.
     duplicates: int = 0
     event_count: int = 0
@@ -604,6 +602,7 @@ class Batch:
             Judged(env["household_id"], env["event_id"], fingerprint(env), lines, slot,
                    (raw, key, topic, partition, offset, now))
         )  # fmt: skip
+        self.sources.append((raw, key, topic, partition, offset, now))
         if lines:
             self.event_lines.append(item)
             self.event_count += 1
@@ -638,6 +637,9 @@ class Batch:
                 raw, key, topic, partition, offset, now = j.source
                 reason = conflict_reason(j.event_id, held)
                 self.rows["dead_letters"].append(rejected_row(raw, key, topic, partition, offset, reason, now))
+        dropped = drop[True] | drop[False]
+        if dropped:
+            self.sources = [src for i, src in enumerate(self.sources) if i not in dropped]
         if drop[True]:
             self.event_lines = [line for i, line in enumerate(self.event_lines) if i not in drop[True]]
             self.event_count -= len(drop[True])
@@ -711,16 +713,58 @@ class Batch:
             self.write_fast(fast)
         if "events" not in self.written:
             self.resolve_duplicates(warehouse)
-        if self.event_lines and "events" not in self.written:
-            data = b"\n".join(self.event_lines)
-            if self.rows["events"]:
-                data += b"\n" + b"\n".join(map(_row_as_line, self.rows["events"]))
-            warehouse.insert_json_lines("events", EVENT_LINE_COLUMNS, data, self.token("events"))
+        if (self.event_lines or self.rows["events"]) and "events" not in self.written:
+            self._insert_events(warehouse)
             self.written.add("events")
         for table, rows in self.rows.items():
             if rows and table not in self.written:
                 warehouse.insert(table, TABLE_COLUMNS[table], rows, dedup_token=self.token(table))
                 self.written.add(table)
+
+    def _insert_events(self, warehouse: Warehouse) -> None:
+        """Insert the Python path's events; an event the warehouse itself refuses becomes a dead letter.
+
+        A refusal with the warehouse otherwise answering is the data's fault (a value the judgement
+        let through but a column type cannot hold): halves are tried until the refused events are
+        found, so that one message never stops the sink. A warehouse that does not answer is not
+        the message's fault: the error goes up, and the batch waits and is retried.
+        """
+        as_lines = bool(self.event_lines)
+        items = self.event_lines if as_lines else self.rows["events"]
+        token = self.token("events")
+
+        def insert(lo: int, hi: int) -> None:
+            part = items[lo:hi]
+            tok = token if (lo, hi) == (0, len(items)) else f"{token}:{lo}-{hi}"
+            if as_lines:
+                warehouse.insert_json_lines("events", EVENT_LINE_COLUMNS, b"\n".join(part), tok)
+            else:
+                warehouse.insert("events", EVENT_COLUMNS, part, dedup_token=tok)
+
+        def isolate(lo: int, hi: int, error: WarehouseError) -> None:
+            if hi - lo == 1:
+                raw, key, topic, partition, offset, now = self.sources[lo]
+                reason = f"the warehouse refused this event: {str(error)[:300]}"
+                self.rows["dead_letters"].append(rejected_row(raw, key, topic, partition, offset, reason, now))
+                if as_lines:
+                    self.event_count -= 1
+                return
+            mid = (lo + hi) // 2
+            for a, b in ((lo, mid), (mid, hi)):
+                try:
+                    insert(a, b)
+                except WarehouseError as exc:
+                    isolate(a, b, exc)
+
+        try:
+            insert(0, len(items))
+        except WarehouseError as exc:
+            try:
+                warehouse.query("SELECT 1")
+            except WarehouseError:
+                raise exc from None  # the warehouse, not the data
+            log.warning("the warehouse refused a batch of events (%s): finding the refused ones", exc)
+            isolate(0, len(items), exc)
 
     def offsets(self) -> dict[tuple[str, int], int]:
         """The offsets to commit once the batch is written: the next one to read per partition."""
