@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -71,18 +72,31 @@ class PidFile:
     def __init__(self, path: Path, **record: Any) -> None:
         self.path = path
         self.record = {"pid": os.getpid(), "started_at": time.time(), **record}
+        self._lock = threading.Lock()
+        self._removed = False
 
-    def write(self, heartbeat: dict[str, Any] | None = None, **sections: Any) -> None:
-        doc = {**self.record, "updated_at": time.time(), "heartbeat": heartbeat or beat(), **sections}
-        with contextlib.suppress(OSError):  # a full disk must not stop the process it describes
-            write_json(self.path, doc)
+    def write(
+        self, heartbeat: dict[str, Any] | None = None, updated_at: float | None = None, **sections: Any
+    ) -> None:
+        """Rewrite the file; ``updated_at``: when the process last showed life (default: now)."""
+        doc = {
+            **self.record,
+            "updated_at": updated_at or time.time(),
+            "heartbeat": heartbeat or beat(),
+            **sections,
+        }
+        with self._lock, contextlib.suppress(OSError):  # a full disk must not stop the process
+            if not self._removed:
+                write_json(self.path, doc)
 
     def remove(self) -> None:
         """Remove the file if it is still this process's own (a newer process may have replaced it)."""
-        doc = read_json(self.path)
-        if doc is not None and doc.get("pid") == os.getpid():
-            with contextlib.suppress(OSError):
-                self.path.unlink()
+        with self._lock:
+            self._removed = True
+            doc = read_json(self.path)
+            if doc is not None and doc.get("pid") == os.getpid():
+                with contextlib.suppress(OSError):
+                    self.path.unlink()
 
 
 class Assessment(NamedTuple):
