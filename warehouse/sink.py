@@ -1201,6 +1201,8 @@ class Sink:
                 break
             if self._inflight:
                 self._inflight[0].done.wait(0.1)
+            else:
+                time.sleep(0.05)  # a held batch's next try is due soon: no spin meanwhile
             self._poll(consumer, 0)
         else:
             log.warning("stopping with %d message(s) not written: they are read again next time",

@@ -155,3 +155,37 @@ def test_a_worker_ends_within_10_s_of_sigterm_even_with_its_broker_gone(heal_env
         if worker.poll() is None:
             worker.kill()
             worker.wait(10)
+
+
+def test_down_stops_a_warehouse_service_restarted_by_hand(heal_env, tmp_path):
+    env = heal_env
+    assert fupin("up", "--no-warehouse", env=env).returncode == 0
+    with open(tmp_path / "service.log", "ab") as out:
+        service = subprocess.Popen(
+            [sys.executable, "-m", "fupin.cli", "warehouse", "serve"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        record = Path(env["FUPIN_DATA_DIR"]) / "warehouse.json"
+        wait_until(
+            lambda: record.exists() and json.loads(record.read_text()).get("pid") == service.pid,
+            120,
+            "the service's pid file",
+        )
+        code, comps = components(env)
+        assert code == 0, comps
+        assert (
+            comps["warehouse service"]["pid"] == service.pid
+            and comps["warehouse service"]["state"] == "alive"
+        )
+        down = fupin("down", env=env)
+        assert down.returncode == 0, down.stderr
+        assert f"warehouse service (not started by 'fupin up') pid {service.pid}: stopped" in down.stdout
+        assert service.wait(5) is not None and not record.exists()
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait(10)
