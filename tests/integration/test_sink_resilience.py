@@ -55,9 +55,10 @@ class TroubledChdb(ChdbWarehouse):
 def troubled(settings):
     made = []
 
-    def make(**kwargs) -> TroubledChdb:
-        w = TroubledChdb(settings.chdb_data_path, settings.clickhouse_database, **kwargs)
-        migrate(w)
+    def make(delay: float = 0.0, slow: int = 0) -> TroubledChdb:
+        w = TroubledChdb(settings.chdb_data_path, settings.clickhouse_database)
+        migrate(w)  # untroubled
+        w.delay, w.slow = delay, slow
         made.append(w)
         return w
 
@@ -90,9 +91,9 @@ def test_writes_slower_than_the_poll_interval_land_every_event_once(broker_setti
     s = broker_settings
     n = 4000
     publish(s.broker_bootstrap, s, sample_messages(n, seed=21))
-    # Each of the first three writes takes 4.5 s, longer than the 3 s poll interval allows.
-    wh = troubled(delay=4.5, slow=3)
-    sink = Sink(wh, s, s.broker_bootstrap, batch_size=500, batch_seconds=0.2, max_poll_interval_ms=3000)
+    # Each of the first two writes takes 8 s, far longer than the 3 s poll interval allows.
+    wh = troubled(delay=8.0, slow=2)
+    sink = Sink(wh, s, s.broker_bootstrap, batch_size=200, batch_seconds=0.2, max_poll_interval_ms=3000)
     thread = start(sink)
     try:
         wait_for(lambda: sink.progress.messages >= n, 120, thread)
@@ -100,7 +101,7 @@ def test_writes_slower_than_the_poll_interval_land_every_event_once(broker_setti
         sink.stop_event.set()
         thread.join(30)
     assert not thread.is_alive()
-    assert wh.slowed == 3
+    assert wh.slowed == 2
     assert sink.progress.messages == n
     assert sink.progress.rebalances == 0, "kicked out of the group by a slow write"
     assert counts(wh) == (n, n, n)
