@@ -140,3 +140,37 @@ def test_a_failing_warehouse_pauses_with_its_reason_then_recovers(broker_setting
     assert counts(wh) == (n, n, n)
     committed = wh.query("SELECT sum(offset) FROM sink_progress FINAL")[0][0]
     assert committed == n
+
+
+def test_a_rebalance_mid_write_loses_and_duplicates_nothing(broker_settings, troubled):
+    """A second sink joins the group while the first one's batches are being written.
+
+    The first one's partitions are revoked in kafka-python's IO thread; the listener used to
+    flush and commit there ("Cannot block on net.run() from the IO thread itself").
+    """
+    s = broker_settings
+    n = 6000
+    publish(s.broker_bootstrap, s, sample_messages(n, seed=23))
+    first_wh = troubled(delay=1.5, slow=6)  # writes in flight when the rebalance comes
+    second_wh = troubled()
+    first = Sink(first_wh, s, s.broker_bootstrap, batch_size=300, batch_seconds=0.2)
+    second = Sink(second_wh, s, s.broker_bootstrap, batch_size=300, batch_seconds=0.2)
+    one = start(first)
+    two = None
+    try:
+        wait_for(lambda: first.progress.messages > 0, 60, one)
+        two = start(second)
+        landed = lambda: counts(first_wh)[0] >= n  # noqa: E731
+        wait_for(lambda: landed() and first.progress.rebalances, 120, one)
+        assert two.is_alive()
+        wait_for(lambda: not first.progress.pending and not second.progress.pending, 30, one)
+    finally:
+        first.stop_event.set()
+        second.stop_event.set()
+        one.join(30)
+        if two is not None:
+            two.join(30)
+    assert not one.is_alive() and not (two and two.is_alive())
+    assert first.progress.rebalances >= 1
+    assert first.progress.messages + second.progress.messages >= n  # some read twice: they collapse
+    assert counts(first_wh) == (n, n, n)
