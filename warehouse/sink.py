@@ -811,10 +811,12 @@ class Sink:
     # The consuming thread never waits on the warehouse: batches go to the writer threads, their
     # outcome is collected (in order) between polls, and the consumer keeps polling whatever the
     # writers do, so a slow or failing warehouse can never make it miss max_poll_interval_ms.
-    def _writer(self, warehouse: Warehouse, fast: FastEvents | None) -> None:
+    def _writer(self, warehouse: Warehouse, fast: FastEvents | None, jobs: queue.Queue[Batch | None]) -> None:
+        """Write the batches of ``jobs`` (this run's queue: a writer left in a slow insert by an
+        earlier run never takes a later run's batches)."""
         while True:
             try:
-                batch = self._queue.get(timeout=1.0)
+                batch = jobs.get(timeout=1.0)
             except queue.Empty:
                 self._record_progress(warehouse)
                 continue
@@ -1100,6 +1102,10 @@ class Sink:
                     consumer.pause(*assigned)
 
         closing = threading.Event()
+        # A writer of an earlier run still inside a slow insert holds this run's connection and
+        # session tables: it ends after that batch (it has its stop sentinel); wait for it first.
+        for earlier in self._writer_threads:
+            earlier.join()
         # A new run re-reads from the committed offsets: nothing of an earlier, failed run carries over.
         self._batch, self._inflight, self._failed = Batch(), deque(), []
         self._held, self._backoff = False, 0.5
@@ -1121,7 +1127,9 @@ class Sink:
                 break
         fasts = [self._fast] + [FastEvents(c) if self._fast else None for c in connections[1:]]
         writers = self._writer_threads = [
-            threading.Thread(target=self._writer, args=(c, f), name=f"sink-writer-{i}", daemon=True)
+            threading.Thread(
+                target=self._writer, args=(c, f, self._queue), name=f"sink-writer-{i}", daemon=True
+            )
             for i, (c, f) in enumerate(zip(connections, fasts, strict=True))
         ]
         for writer in writers:
