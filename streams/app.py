@@ -244,8 +244,13 @@ def create_app(
     #: Where a worker's time goes, and when its first batch began and its last ended (epoch s):
     #: the benchmark's projection rate is the events of all batches over that span.
     timing = {"batches": 0, "fold_s": 0.0, "deliver_s": 0.0, "store_s": 0.0, "first_at": 0.0, "last_at": 0.0}
+    #: The worker's own state for its pid file (fupin.heartbeat): paused while a delivery is retried,
+    #: failed when the fold ends, pending while a batch is folded or the last one was full.
+    health: dict[str, Any] = {"state": "running", "reason": None, "pending": 0, "in_batch": False,
+                              "last_progress_at": None, "caught_up_at": None, "loop_at": None}  # fmt: skip
     app.fupin_projector = projector  # type: ignore[attr-defined]
     app.fupin_counters = counters  # type: ignore[attr-defined]
+    app.fupin_health = health  # type: ignore[attr-defined]
     app.fupin_table = table  # type: ignore[attr-defined]
 
     def load(key: bytes, ref: Any) -> bytes | None:
@@ -316,9 +321,24 @@ def create_app(
             await outbox.add(changelog, partition, MARK, b"{}")
         return {meta.topic_partition: meta.offset for meta in await outbox.flush()}
 
+    @app.timer(1.0)
+    async def tick() -> None:
+        """The event loop turns (the pid file's freshness); no batch for a while: nothing waits."""
+        now = health["loop_at"] = time.time()
+        if not health["in_batch"] and now - (health["last_progress_at"] or 0) > 2 * batch_within + 1:
+            health["pending"], health["caught_up_at"] = 0, now
+
     @app.agent(source, name="fold")
     async def fold(stream: faust.StreamT) -> None:
+        try:
+            await fold_batches(stream)
+        except Exception as exc:  # the worker lives on but folds nothing: say so (fupin status)
+            health["state"], health["reason"] = "failed", f"the fold stopped: {exc!r}"
+            raise
+
+    async def fold_batches(stream: faust.StreamT) -> None:
         async for events in stream.take_events(batch_max, within=batch_within):
+            health["in_batch"], health["pending"] = True, len(events)
             records: list[Record] = []
             for e in events:
                 m = e.message
@@ -332,15 +352,21 @@ def create_app(
             t0 = time.perf_counter()
             result = projector.process(records, load)
             t1 = time.perf_counter()
-            delay = 0.5
+            delay, attempts = 0.5, 0
             while True:
                 try:
                     persisted = await deliver(result)
                     break
                 except Exception as exc:  # broker trouble: retry, never ack a batch whose outputs are lost
+                    attempts += 1
                     app.log.warning("delivery failed (%r); retrying in %.1f s", exc, delay)
+                    health["state"] = "paused"
+                    health["reason"] = f"delivery failed ({attempts}x, next try in {delay:.1f} s): {exc!r}"
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 10.0)
+            if attempts:
+                app.log.warning("delivered after %d failed attempt(s)", attempts)
+                health["state"], health["reason"] = "running", None
             t2 = time.perf_counter()
             store = table.data
             for key, value, ref in result.writes:
@@ -361,6 +387,10 @@ def create_app(
             counters["applied"] += result.applied
             counters["duplicates"] += result.duplicates
             counters["dead"] += len(result.dead)
+            now = time.time()
+            health["in_batch"], health["last_progress_at"] = False, now
+            if len(events) < batch_max:  # a batch cut by time, not size: nothing else was waiting
+                health["pending"], health["caught_up_at"] = 0, now
 
     app.fupin_agent = fold  # type: ignore[attr-defined]
 

@@ -176,7 +176,11 @@ def _print_progress(p: dict) -> None:
     offsets = p.get("committed") or {}
     last = ", ".join(f"{k}={v}" for k, v in sorted(offsets.items())[-4:])
     rows = p.get("rows") or {}
-    state = "PAUSED (" + str(p.get("last_error")) + ")" if p.get("paused") else "running"
+    state = (
+        "PAUSED (" + str(p.get("paused_reason") or p.get("last_error")) + ")"
+        if p.get("paused")
+        else "running"
+    )
     click.echo(
         f"sink: {state} messages={p.get('messages', 0)} rows/s={p.get('rows_per_second', 0)} "
         f"batches={p.get('batches', 0)} events={rows.get('events', 0)} "

@@ -11,9 +11,7 @@ API (JSON): ``GET /health``; ``POST /query`` {"sql", "params"} → {"columns", "
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import json
 import logging
 import os
 import re
@@ -28,6 +26,7 @@ from typing import Any
 import orjson
 
 from fupin.config import Settings, SettingsError
+from fupin.heartbeat import PidFile, State, beat
 from fupin.stack import service_file, service_url
 from warehouse.client import (
     READ_ONLY_KEYWORDS,
@@ -120,6 +119,8 @@ class Service:
         self.httpd: ThreadingHTTPServer | None = None
         self._job_locks: dict[str, threading.Lock] = {n: threading.Lock() for n in JOBS}
         self._main: ChdbWarehouse | None = None
+        self.pidfile: PidFile | None = None
+        self._stopping = threading.Event()
 
     def warehouse(self, database: str | None = None) -> ChdbWarehouse:
         """A connection of this thread's own to the engine this process owns."""
@@ -151,13 +152,9 @@ class Service:
         self.httpd.daemon_threads = True
         url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True).start()
-        record = service_file(self.settings)
-        record.parent.mkdir(parents=True, exist_ok=True)
-        tmp = record.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"pid": os.getpid(), "url": url, "started_at": self.started_at.isoformat()})
-        )
-        tmp.replace(record)
+        self.pidfile = PidFile(service_file(self.settings), url=url, started=self.started_at.isoformat())
+        self._beat()
+        threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True).start()
         log.info(
             "warehouse service at %s (chdb %s, database %s)",
             url,
@@ -176,36 +173,58 @@ class Service:
             self.sink_note = f"sink not running: {exc}"
             log.warning(self.sink_note)
             return
-        self.sink = Sink(self.warehouse(), self.settings, servers)
+        self.sink = Sink(self.warehouse(), self.settings, servers, stop_timeout=4.0)
         self.sink_thread = threading.Thread(target=self._run_sink, name="sink", daemon=True)
         self.sink_thread.start()
 
     def _run_sink(self) -> None:
         while not self.sink.stop_event.is_set():
             try:
+                self.sink_note = None
                 self.sink.run()
             except Exception as exc:  # the broker went away, say: keep the service, retry
                 self.sink_note = f"sink restarting after: {exc}"
                 log.exception("sink failed; restarting in 5 s")
                 self.sink.stop_event.wait(5.0)
 
+    def sink_heartbeat(self) -> dict[str, Any] | None:
+        """The sink thread's state (None when this service runs without one)."""
+        if not self.want_sink:
+            return None
+        if self.sink is None or self.sink_note:
+            return beat("paused", self.sink_note or "sink not started")
+        return self.sink.heartbeat()
+
+    def _beat(self, state: State = "running", reason: str | None = None) -> None:
+        if self.pidfile is not None:
+            self.pidfile.write(beat(state, reason), sink=self.sink_heartbeat())
+
+    def _beat_forever(self) -> None:
+        while not self._stopping.wait(1.0):
+            self._beat()
+
     def stop(self) -> None:
-        """Clean shutdown: stop serving, flush and commit the sink, close chdb, remove the record."""
+        """Clean shutdown, bounded: stop serving, flush and commit the sink, close chdb, remove the record.
+
+        The sink gets a few seconds to write what it holds (the rest is read again next time), so
+        the service ends within 10 s of SIGTERM.
+        """
+        self._stopping.set()
+        self._beat("stopping", "SIGTERM: flushing the sink")
         if self.httpd:
             self.httpd.shutdown()
             self.httpd.server_close()
         if self.sink:
             self.sink.stop_event.set()
         if self.sink_thread:
-            self.sink_thread.join(60)
-        if self.sink:
+            self.sink_thread.join(8)
+        # A writer still inside chdb keeps its connection: the process ends around it.
+        if self.sink and not self.sink_thread.is_alive() and self.sink.writers_done():
             self.sink.warehouse.close()
         if self._main:
             self._main.close()
-        record = service_file(self.settings)
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads(record.read_text()).get("pid") == os.getpid():
-                record.unlink()
+        if self.pidfile is not None:
+            self.pidfile.remove()
 
     # -- requests ------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
