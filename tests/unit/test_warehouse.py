@@ -9,7 +9,7 @@ import pytest
 
 from warehouse.client import ChdbWarehouse, ServerWarehouse, WarehouseError
 from warehouse.migrate import migrate, migrations, schema_snapshot, split_statements
-from warehouse.service import check_read_only
+from warehouse.readonly import ReadOnlyRefused, ReadOnlyWarehouse
 
 DL_COLUMNS = ["source_topic", "source_partition", "source_offset", "source", "reason", "raw", "key",
               "received_at", "ingested_at"]  # fmt: skip
@@ -90,17 +90,46 @@ def test_split_statements():
     assert split_statements(sql) == ["CREATE TABLE a (x String DEFAULT ';')", "CREATE VIEW b AS\nSELECT 1"]
 
 
-@pytest.mark.parametrize("sql", ["SELECT 1", " with x as (select 1) select * from x", "SHOW TABLES",
-                                 "DESCRIBE events", "EXISTS TABLE events", "-- hi\nSELECT 'a;b'"])  # fmt: skip
-def test_read_only_accepts(sql):
-    check_read_only(sql)
+@pytest.fixture
+def reader(wh):
+    migrate(wh)
+    r = ReadOnlyWarehouse.chdb(wh.path, wh.database)
+    yield r
+    r.close()
 
 
-@pytest.mark.parametrize("sql", ["DROP TABLE events", "INSERT INTO events VALUES (1)", "SELECT 1; DROP TABLE x",
-                                 "", "ALTER TABLE events DELETE WHERE 1", "/* x */ TRUNCATE events"])  # fmt: skip
-def test_read_only_refuses(sql):
-    with pytest.raises(ValueError, match="read-only"):
-        check_read_only(sql)
+@pytest.mark.parametrize("sql", ["SELECT 1", " with x as (select 1) select * from x", "-- hi\nSELECT 'a;b'",
+                                 "SELECT count() FROM events WHERE event_id IN (SELECT event_id FROM events_latest)",
+                                 "SELECT 1;"])  # fmt: skip
+def test_read_only_accepts(reader, sql):
+    assert reader.query(sql)
+
+
+@pytest.mark.parametrize("sql", ["DROP TABLE events", "INSERT INTO events (event_id) VALUES ('x')",
+                                 "SELECT 1; DROP TABLE events", "", "ALTER TABLE events DELETE WHERE 1",
+                                 "/* x */ TRUNCATE events", "SHOW TABLES FROM system",
+                                 "SELECT name FROM system.tables"])  # fmt: skip
+def test_read_only_refuses(reader, wh, sql):
+    with pytest.raises(ReadOnlyRefused, match="read-only"):
+        reader.query(sql)
+    assert wh.query("SELECT count() FROM system.tables WHERE database = {db:String} AND name = 'events'",
+                    {"db": wh.database})[0][0] == 1  # fmt: skip
+
+
+def test_roles_read_their_tables_only(wh):
+    migrate(wh)
+    wh.execute("CREATE TABLE census (x UInt8) ENGINE = Memory")  # a mart's name (dbt_project/models/marts)
+    for role, may in (("dashboard", False), ("analyst", False), ("operator", True)):
+        r = ReadOnlyWarehouse.chdb(wh.path, wh.database, role)
+        try:
+            assert r.query("SELECT count() FROM census") == [(0,)]
+            if may:
+                assert r.query("SELECT count() FROM dead_letters") == [(0,)]
+            else:
+                with pytest.raises(ReadOnlyRefused, match=f"role {role} may not read"):
+                    r.query("SELECT count() FROM (SELECT 1 FROM census) AS c, dead_letters AS d")
+        finally:
+            r.close()
 
 
 @pytest.mark.server

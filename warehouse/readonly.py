@@ -1,0 +1,205 @@
+"""The one read-only query function: every read path (the service's query API, ``open_reader``,
+dashboards, the BI endpoint) goes through :class:`ReadOnlyWarehouse`.
+
+What the engine enforces, measured on chdb 4.4 (ClickHouse 26.9):
+
+- a connection whose session holds ``readonly=1`` refuses every write, DDL, ``SYSTEM``, the
+  table functions that reach outside (``file``, ``url``, ``s3``, ``remote``, ``executable``,
+  ``mysql``, …), ``SET`` and every ``SETTINGS`` clause, and the client cannot lift it
+  (``SET readonly=0`` is itself refused); the per-query limits are set on the session before it;
+- but it still lets through ``KILL QUERY``, ``INTO OUTFILE`` (it wrote a file), ``USE``, the
+  scalar function ``file()`` (it read /etc/hostname), chdb's ``Python()`` table function (it
+  reads objects of the calling process), and every database, ``system.*`` included; and chdb
+  runs several statements sent as one text.
+
+So before running a statement the engine itself analyses it, never a regex over the SQL:
+
+1. ``formatQuerySingleLine`` (the statement passed as a parameter) parses it as exactly one
+   statement and gives its canonical text; that text, and only it, is analysed and run;
+2. ``EXPLAIN AST``: the statement must be a bare ``SELECT`` (root ``SelectWithUnionQuery`` with
+   no ``INTO OUTFILE``, ``FORMAT`` or ``SETTINGS`` part) and read no table function;
+3. ``EXPLAIN QUERY TREE`` (the analyzer, after resolving CTEs, subqueries, ``IN`` and folded
+   constants): every table it reads lies in the platform's database and the caller's role may
+   read it (:func:`fupin.auth.may_read`), and no function that reaches outside is called.
+
+A ClickHouse server is read on a user whose profile holds ``readonly=2`` with constraints that
+pin the limits (docker/clickhouse/users.d/); the same analysis runs there too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from fupin.auth import OPERATOR, may_read
+from warehouse.client import ChdbWarehouse, WarehouseError, _RowQueries
+
+#: The statement kinds a reader may run (root of the engine's AST).
+READ_STATEMENTS = frozenset({"SelectWithUnionQuery"})
+#: Tables every SELECT may name implicitly (``SELECT 1`` reads system.one).
+IMPLICIT_TABLES = frozenset({"system.one"})
+#: Scalar functions that read files, other databases' metadata, dictionaries or server state.
+DENIED_FUNCTIONS = frozenset(
+    {
+        "file",
+        "hasColumnInTable",
+        "joinGet",
+        "joinGetOrNull",
+        "getServerSetting",
+        "getMergeTreeSetting",
+        "getMacro",
+        "getClientHTTPHeader",
+        "filesystemAvailable",
+        "filesystemCapacity",
+        "filesystemUnreserved",
+        "catboostEvaluate",
+        "generateSerialID",
+        "sleep",
+        "sleepEachRow",
+    }
+)
+DENIED_PREFIXES = ("dict",)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per-query limits of a read-only session (set before ``readonly``, so they stay)."""
+
+    max_execution_time: int = 300
+    max_rows_to_read: int = 2_000_000_000
+    max_result_rows: int = 10_000_000
+    max_result_bytes: int = 4_000_000_000
+
+    def set_statement(self) -> str:
+        return (
+            f"SET max_execution_time={self.max_execution_time}, max_rows_to_read={self.max_rows_to_read}, "
+            f"max_result_rows={self.max_result_rows}, max_result_bytes={self.max_result_bytes}, "
+            "result_overflow_mode='throw', read_overflow_mode='throw', timeout_overflow_mode='throw'"
+        )
+
+
+class ReadOnlyRefused(WarehouseError):
+    """A statement the read-only path refuses; the message says why, never the data."""
+
+
+def _engine_refusal(exc: WarehouseError) -> WarehouseError:
+    """The engine's own read-only refusal (code 164, READONLY) as a ReadOnlyRefused; else as is."""
+    text = str(exc)
+    if "(READONLY)" in text or "Code: 164." in text:
+        return ReadOnlyRefused(f"read-only: the engine refused it: {text}")
+    return exc
+
+
+def _escaped(text: str) -> str:
+    """A query parameter's value in ClickHouse's escaped format (how chdb and the server parse it)."""
+    return (
+        text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r").replace("\0", "\\0")
+    )
+
+
+_TABLE = re.compile(r"^\s*TABLE id: \d+,.*?table_name: ([^,\s]+)")
+_FUNCTION = re.compile(r"^\s*FUNCTION id: \d+, function_name: ([^,\s]+)")
+
+
+def check_statement(run, sql: str, params: dict[str, Any] | None, database: str, role: str) -> str:
+    """The canonical text of ``sql`` if ``role`` may run it read-only; else ReadOnlyRefused.
+
+    ``run(sql, params) -> list[str]`` runs a statement on the read-only connection and gives the
+    first column of its rows (the engine's parse and analysis).
+    """
+    if not isinstance(sql, str) or not sql.strip():
+        raise ReadOnlyRefused("read-only: an empty statement")
+    try:
+        canonical = run("SELECT formatQuerySingleLine({q:String})", {"q": _escaped(sql)})[0]
+    except WarehouseError as exc:
+        raise ReadOnlyRefused(f"read-only: not one statement the engine can parse: {exc}") from None
+    ast = run(f"EXPLAIN AST {canonical}", params)
+    root = ast[0].split(" ", 1)[0] if ast else ""
+    if root not in READ_STATEMENTS:
+        raise ReadOnlyRefused(f"read-only: only SELECT statements are accepted, not {root or 'this'}")
+    if not ast[0].endswith("(children 1)"):
+        raise ReadOnlyRefused("read-only: INTO OUTFILE, FORMAT and SETTINGS are not accepted")
+    for i, line in enumerate(ast):
+        node = line.strip().split(" ", 1)[0]
+        if node == "Set":
+            raise ReadOnlyRefused("read-only: SETTINGS are not accepted")
+        if node == "TableExpression" and i + 1 < len(ast) and ast[i + 1].strip().startswith("Function "):
+            name = ast[i + 1].strip().split(" ")[1]
+            raise ReadOnlyRefused(f"read-only: table function {name}() is not accepted")
+    for line in run(f"EXPLAIN QUERY TREE {canonical}", params):
+        if line.lstrip().startswith("TABLE_FUNCTION"):
+            raise ReadOnlyRefused("read-only: table functions are not accepted")
+        if m := _TABLE.match(line):
+            table = m.group(1)
+            if table in IMPLICIT_TABLES:
+                continue
+            db, _, name = table.partition(".")
+            if db != database:
+                raise ReadOnlyRefused(f"read-only: {table} is outside the database {database}")
+            if not may_read(role, name):
+                raise ReadOnlyRefused(f"read-only: role {role} may not read {table}")
+        elif m := _FUNCTION.match(line):
+            fn = m.group(1)
+            if fn in DENIED_FUNCTIONS or fn.startswith(DENIED_PREFIXES):
+                raise ReadOnlyRefused(f"read-only: function {fn}() is not accepted")
+    return canonical
+
+
+class ReadOnlyWarehouse(_RowQueries):
+    """A read-only session on the warehouse for one role: query methods only, each statement checked.
+
+    Embedded: its own chdb connection with the limits and ``readonly=1`` on the session. Server:
+    a :class:`~warehouse.client.ServerWarehouse` opened on a read-only user (its profile pins
+    ``readonly`` and the limits).
+    """
+
+    def __init__(self, inner: Any, role: str = OPERATOR) -> None:
+        self.inner = inner
+        self.database = inner.database
+        self.role = role
+
+    @classmethod
+    def chdb(cls, path: Any, database: str, role: str = OPERATOR, limits: Limits | None = None) -> ReadOnlyWarehouse:
+        conn = ChdbWarehouse(path, database, read_only=True)
+        try:
+            conn.execute((limits or Limits()).set_statement())
+            conn.execute("SET readonly=1")
+        except WarehouseError:
+            conn.close()
+            raise
+        return cls(conn, role)
+
+    def _lines(self, sql: str, params: dict[str, Any] | None) -> list[str]:
+        return [str(r[0]) for r in self._call("query_columns", sql, params)[1]]
+
+    def _call(self, method: str, sql: str, params: dict[str, Any] | None) -> Any:
+        try:
+            return getattr(self.inner, method)(sql, params)
+        except ReadOnlyRefused:
+            raise
+        except WarehouseError as exc:
+            raise _engine_refusal(exc) from None
+
+    def check(self, sql: str, params: dict[str, Any] | None = None) -> str:
+        return check_statement(self._lines, sql, params, self.database, self.role)
+
+    def query_typed(self, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list, list[tuple]]:
+        return self._call("query_typed", self.check(sql, params), params)
+
+    def query_columns(self, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
+        return self._call("query_columns", self.check(sql, params), params)
+
+    def query_df(self, sql: str, params: dict[str, Any] | None = None):
+        if isinstance(self.inner, ChdbWarehouse):
+            return self._call("query_df", self.check(sql, params), params)
+        return super().query_df(sql, params)
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        raise ReadOnlyRefused("read-only: this reader runs SELECT statements only; writes run as jobs")
+
+    def insert(self, table: str, columns: list[str], rows: list[tuple], dedup_token: str | None = None) -> None:
+        raise ReadOnlyRefused("read-only: this reader runs SELECT statements only; the sink and jobs write")
+
+    def close(self) -> None:
+        self.inner.close()
