@@ -230,6 +230,14 @@ def _pylist(column) -> list:
         return out
 
 
+def param_text(text: str) -> str:
+    """A String query parameter's value as the engine reads it (escaped format: backslash, tab,
+    newline), so that any text, a regular expression or a statement, arrives as it is."""
+    return (
+        text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r").replace("\0", "\\0")
+    )
+
+
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 

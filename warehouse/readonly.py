@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fupin.auth import OPERATOR, may_read
-from warehouse.client import ChdbWarehouse, WarehouseError, _RowQueries
+from warehouse.client import ChdbWarehouse, WarehouseError, _RowQueries, param_text
 
 #: The statement kinds a reader may run (root of the engine's AST).
 READ_STATEMENTS = frozenset({"SelectWithUnionQuery"})
@@ -91,13 +91,6 @@ def _engine_refusal(exc: WarehouseError) -> WarehouseError:
     return exc
 
 
-def _escaped(text: str) -> str:
-    """A query parameter's value in ClickHouse's escaped format (how chdb and the server parse it)."""
-    return (
-        text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r").replace("\0", "\\0")
-    )
-
-
 _TABLE = re.compile(r"^\s*TABLE id: \d+,.*?table_name: ([^,\s]+)")
 _FUNCTION = re.compile(r"^\s*FUNCTION id: \d+, function_name: ([^,\s]+)")
 
@@ -111,7 +104,7 @@ def check_statement(run, sql: str, params: dict[str, Any] | None, database: str,
     if not isinstance(sql, str) or not sql.strip():
         raise ReadOnlyRefused("read-only: an empty statement")
     try:
-        canonical = run("SELECT formatQuerySingleLine({q:String})", {"q": _escaped(sql)})[0]
+        canonical = run("SELECT formatQuerySingleLine({q:String})", {"q": param_text(sql)})[0]
     except WarehouseError as exc:
         raise ReadOnlyRefused(f"read-only: not one statement the engine can parse: {exc}") from None
     ast = run(f"EXPLAIN AST {canonical}", params)

@@ -50,6 +50,7 @@ JOBS: dict[str, str] = {
     "check": "expectations.checkpoint:run_checkpoint_job",
     "load-reference": "warehouse.reference:load_reference_job",
     "migrate": "warehouse.service:migrate_job",
+    "privacy-scan": "fupin.scan:warehouse_scan_job",
     "rebuild": "warehouse.rebuild:rebuild_job",
     "rebuild-check": "warehouse.rebuild:check_job",
 }
