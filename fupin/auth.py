@@ -150,8 +150,7 @@ def _save(settings: Settings, records: list[TokenRecord]) -> None:
     _write_private(tokens_file(settings), json.dumps({"tokens": [asdict(r) for r in records]}, indent=1))
 
 
-def create_token(settings: Settings, role: str, name: str | None = None) -> tuple[TokenRecord, str]:
-    """A new token of ``role``: its record (stored hashed) and the secret, which is shown once."""
+def _new(role: str, name: str | None) -> tuple[TokenRecord, str]:
     check_role(role)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = TokenRecord(
@@ -161,6 +160,12 @@ def create_token(settings: Settings, role: str, name: str | None = None) -> tupl
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         hash=token_hash(token),
     )
+    return record, token
+
+
+def create_token(settings: Settings, role: str, name: str | None = None) -> tuple[TokenRecord, str]:
+    """A new token of ``role``: its record (stored hashed) and the secret, which is shown once."""
+    record, token = _new(role, name)
     with _locked(settings):
         _save(settings, [*_load(settings), record])
     return record, token
@@ -212,16 +217,21 @@ def authorize(settings: Settings, header: str | None, roles: tuple[str, ...] | N
 
 
 def issue_local_token(settings: Settings) -> str:
-    """Replace the local operator credential: revoke the old one, store a new one in operator.token."""
-    revoke_token(settings, LOCAL_NAME)
-    _, token = create_token(settings, OPERATOR, LOCAL_NAME)
-    _write_private(local_file(settings), token + "\n")
+    """Replace the local operator credential: revoke the old one, store a new one in operator.token.
+
+    One lock over the store and the file, so that a reader never finds a file whose token the
+    store no longer holds while another process rotates it.
+    """
+    record, token = _new(OPERATOR, LOCAL_NAME)
+    with _locked(settings):
+        _save(settings, [*(r for r in _load(settings) if r.name != LOCAL_NAME), record])
+        _write_private(local_file(settings), token + "\n")
     return token
 
 
 def local_token(settings: Settings) -> str:
     """The local operator credential, issued now when there is none (or it was revoked)."""
-    with contextlib.suppress(OSError):
+    with _locked(settings), contextlib.suppress(OSError):
         token = local_file(settings).read_text().strip()
         if identify(settings, token) is not None:
             return token

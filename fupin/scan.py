@@ -2,8 +2,9 @@
 
 Reads every topic of the platform from the beginning (the embedded broker, or the server's),
 every String column of every table of the warehouse database (as a warehouse job, in the
-process that owns chdb), and every text file under the data directory (logs included; the chdb
-data files are binary and are read through the warehouse instead). Each value that matches a
+process that owns chdb), and every text file under the data directory (logs included). The
+engines' own stores are not read as files: chdb's data is read through the warehouse, a stream
+worker's RocksDB table through its changelog topic. Each value that matches a
 raw-identifier pattern (:mod:`fupin.privacy`) is reported with where it was found and the kind,
 never the value. The exit status is 1 when anything was found.
 """
@@ -158,15 +159,25 @@ def warehouse_scan_job(warehouse: Any, settings: Settings, **params: Any) -> dic
 # -- files -------------------------------------------------------------------------------------
 
 
-def scan_files(settings: Settings, exclude: tuple[str, ...] = ()) -> tuple[list[Finding], int, int, int]:
-    """Findings, text files read, binary files skipped, files excluded: everything under the data dir."""
+def is_store(path: Path, chdb: Path) -> bool:
+    """A database engine's own directory: chdb's data path, or a RocksDB database (a stream
+    worker's table, whose values are the changelog topic's, scanned there). Their files are the
+    engine's binary data and its operational log (options, thread ids, compaction statistics)."""
+    return path.resolve() == chdb or ((path / "CURRENT").is_file() and (path / "IDENTITY").is_file())
+
+
+def scan_files(settings: Settings, exclude: tuple[str, ...] = ()) -> tuple[list[Finding], int, int, int, int]:
+    """Findings, text files read, binary files skipped, files excluded, engine stores skipped:
+    everything under the data dir."""
     root = Path(settings.data_dir).resolve()
     chdb = Path(settings.chdb_data_path).resolve()
     found: list[Finding] = []
-    texts = binaries = excluded = 0
+    texts = binaries = excluded = stores = 0
     for dirpath, dirnames, filenames in os.walk(root):
         here = Path(dirpath)
-        dirnames[:] = [d for d in dirnames if (here / d).resolve() != chdb]
+        kept = [d for d in dirnames if not is_store(here / d, chdb)]
+        stores += len(dirnames) - len(kept)
+        dirnames[:] = kept
         for name in filenames:
             path = here / name
             if any(fnmatch.fnmatch(str(path), pat) or fnmatch.fnmatch(str(path.resolve()), pat) for pat in exclude):
@@ -185,7 +196,7 @@ def scan_files(settings: Settings, exclude: tuple[str, ...] = ()) -> tuple[list[
                             found.append(Finding("file", f"{path.relative_to(root)}:{lineno} {where}", kind))
             except OSError as exc:
                 found.append(Finding("file", f"{path.relative_to(root)}: unreadable ({exc.strerror})", "unscanned"))
-    return found, texts, binaries, excluded
+    return found, texts, binaries, excluded, stores
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -225,9 +236,12 @@ def scan(ctx: click.Context, exclude: tuple[str, ...], no_topics: bool, as_json:
         notes.append(f"warehouse: {result['columns']} text columns of {result['tables']} tables read")
     except WarehouseError as exc:
         notes.append(f"warehouse: NOT read ({exc})")
-    got, texts, binaries, excluded = scan_files(settings, exclude)
+    got, texts, binaries, excluded, stores = scan_files(settings, exclude)
     findings += got
-    notes.append(f"files: {texts:,} text files read, {binaries:,} binary skipped, {excluded:,} excluded")
+    notes.append(
+        f"files: {texts:,} text files read, {binaries:,} binary skipped, {excluded:,} excluded, "
+        f"{stores:,} engine stores (chdb, RocksDB) read through the warehouse and the topics instead"
+    )
     if as_json:
         click.echo(orjson.dumps({"findings": [asdict(f) for f in findings], "notes": notes}).decode())
     else:

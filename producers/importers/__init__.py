@@ -281,6 +281,11 @@ def import_file(
                         raise RowError(f"key(s) {', '.join(u[:40] for u in unknown[:5])} not classified by the mapping")
                     identity, fields = mapping.convert(row)
                     env = pub.build(**fields, event_id=_PLACEHOLDER_ID)
+                    # A name, phone or address of the row typed into a published field (a name is
+                    # no pattern: only the row's own personal columns tell it).
+                    if leak := rules.personal_in(row, env["payload"]):
+                        raise Rejected(f"field {leak[0]} holds the value of the personal column {leak[1]}",
+                                       field=leak[0])  # fmt: skip
                     env["event_id"] = event_id_for(department, mapping.name, identity, env)
             except (RowError, Rejected) as exc:
                 reason = exc.reason

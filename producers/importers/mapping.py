@@ -192,23 +192,53 @@ class Mapping:
                 out.extend(sorted({f"{key}.{k}" for m in value if isinstance(m, dict) for k in m} - known))
         return out
 
+    def personal_values(self, row: dict[str, Any], raw_ids: bool = False) -> list[tuple[str, str]]:
+        """(column, value) of the row's names, phones and addresses (and raw IDs), nested ones too.
+
+        Values shorter than two characters are left out: they would match everywhere.
+        """
+        wanted = self.personal() | (self.identifier_columns() if raw_ids else set())
+        out = []
+        for path in wanted:
+            head, _, sub = path.partition(".")
+            value = row.get(head)
+            items = [m.get(sub) for m in value if isinstance(m, dict)] if sub and isinstance(value, list) else [value]
+            out.extend((path, t) for v in items if v is not None and len(t := str(v).strip()) >= 2)
+        return out
+
+    def personal_in(self, row: dict[str, Any], payload: Any, path: str = "payload") -> tuple[str, str] | None:
+        """(payload path, personal column) when a published string holds this row's name, phone or address."""
+        values = self.personal_values(row)
+        if not values:
+            return None
+        return _holding(payload, values, path)
+
     def redacted_row(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The row with personal and raw-ID columns (nested ``a.b`` too) replaced by [redacted]."""
+        """The row with personal and raw-ID columns (nested ``a.b`` too) replaced by [redacted], and
+        those values redacted wherever else in the row they were typed (a name in a free-text cell)."""
         from fupin.privacy import REDACTED
 
         hidden = self.personal() | self.identifier_columns()
+        secrets = sorted({v for _, v in self.personal_values(row, raw_ids=True)}, key=len, reverse=True)
+
+        def scrub(value: Any) -> Any:
+            if isinstance(value, str):
+                for secret in secrets:
+                    value = value.replace(secret, REDACTED)
+            return value
+
         out: dict[str, Any] = {}
         for key, value in row.items():
             if key in hidden:
                 out[key] = REDACTED
-            elif isinstance(value, list) and any(p.startswith(f"{key}.") for p in hidden):
+            elif isinstance(value, list):
                 out[key] = [
-                    {k: REDACTED if f"{key}.{k}" in hidden else v for k, v in m.items()}
-                    if isinstance(m, dict) else m
+                    {k: REDACTED if f"{key}.{k}" in hidden else scrub(v) for k, v in m.items()}
+                    if isinstance(m, dict) else scrub(m)
                     for m in value
                 ]  # fmt: skip
             else:
-                out[key] = value
+                out[key] = scrub(value)
         return out
 
     # -- conversion ------------------------------------------------------------------------------
@@ -260,6 +290,23 @@ class Mapping:
         rid_col = self.record_id
         identity = None if rid_col is None else _text(row.get(rid_col))
         return identity, out
+
+
+def _holding(value: Any, secrets: list[tuple[str, str]], path: str) -> tuple[str, str] | None:
+    """The first (path, column) where a string of ``value`` contains one of the (column, secret)s."""
+    if isinstance(value, str):
+        for column, secret in secrets:
+            if secret in value:
+                return path, column
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if found := _holding(v, secrets, f"{path}.{k}"):
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if found := _holding(v, secrets, f"{path}[{i}]"):
+                return found
+    return None
 
 
 def _text(value: Any) -> str | None:

@@ -286,7 +286,8 @@ def test_raw_identifiers_in_free_text_are_refused_at_the_producer(tmp_path, brok
     redacted in rejects.csv; the clean rows are published."""
     settings = _settings(tmp_path, broker)
     rid, old, phone = "11010519491231002X", "110105491231002", "13912345678"
-    reasons = ["家庭收入超过低保标准", f"户主{rid}死亡", f"迁出 旧证{old}", f"张三 电话{phone}", "家庭成员就业"]
+    reasons = ["家庭收入超过低保标准", f"户主{rid}死亡", f"迁出 旧证{old}", f"张三 电话{phone}", "家庭成员就业",
+               "户主王五死亡"]  # fmt: skip
     f = tmp_path / "assistance.csv"
     rows = [ASSISTANCE_HEADER] + [
         f"MZ{i},2020-03-02 10:00:00,低保退出,H{i},431224104201,2020-03-01,王五,{rid},{phone},,,{why},,,,"
@@ -295,14 +296,16 @@ def test_raw_identifiers_in_free_text_are_refused_at_the_producer(tmp_path, brok
     f.write_text("\n".join(rows) + "\n", encoding="utf-8")
     summary = import_file(settings, "civil_affairs", f)
     assert summary.report.accepted == 2
-    assert [ln for ln, _ in summary.report.rejected] == [3, 4, 5]
-    for _, reason in summary.report.rejected:
+    assert [ln for ln, _ in summary.report.rejected] == [3, 4, 5, 7]
+    for _, reason in summary.report.rejected[:3]:
         assert reason.startswith("column 终止原因: field payload.reason holds what looks like a raw identifier")
+    # A name is no pattern, but the row's own name (column 姓名) typed into the reason is found.
+    assert summary.report.rejected[3][1] == "column 终止原因: field payload.reason holds the value of the personal column 姓名"
     text = summary.rejects_path.read_text()
     assert rid not in text and old not in text and phone not in text and "王五" not in text
     with summary.rejects_path.open() as fh:
         kept = [orjson.loads(r["row"]) for r in csv.DictReader(fh)]
-    assert [k[11] for k in kept] == ["户主[redacted]死亡", "迁出 旧证[redacted]", "张三 电话[redacted]"]
+    assert [k[11] for k in kept] == ["户主[redacted]死亡", "迁出 旧证[redacted]", "张三 电话[redacted]", "户主[redacted]死亡"]
     messages = consume_all(broker, [f"{settings.topic_prefix}.events.civil_affairs"])
     assert len(messages) == 2
     blob = b"".join(v for _, _, v in messages)
