@@ -117,7 +117,7 @@ def scan_topics(settings: Settings, idle_polls: int = 3) -> tuple[list[Finding],
 
 def warehouse_scan_job(warehouse: Any, settings: Settings, **params: Any) -> dict[str, Any]:
     """Every String-typed column of every table of the database, filtered in SQL, checked here."""
-    from warehouse.client import param_text
+    from warehouse.client import string_param
 
     db = warehouse.database
     tables = warehouse.query(
@@ -145,7 +145,7 @@ def warehouse_scan_job(warehouse: Any, settings: Settings, **params: Any) -> dic
             scanned += 1
             rows = warehouse.query(
                 f"SELECT {loc_sql}, toString(`{column}`) AS v FROM `{db}`.`{table}` WHERE match(v, {{p:String}})",
-                {"p": param_text(privacy.MAYBE_PATTERN)},
+                {"p": string_param(warehouse, privacy.MAYBE_PATTERN)},
             )
             for row in rows:
                 at = ":".join(str(x) for x in row[:-1]) if locator else ""

@@ -238,6 +238,13 @@ def param_text(text: str) -> str:
     )
 
 
+def string_param(warehouse: Any, text: str) -> str:
+    """``text`` as a String parameter for this warehouse: chdb reads the escaped format; the
+    server driver escapes parameters itself."""
+    inner = getattr(warehouse, "inner", warehouse)
+    return param_text(text) if isinstance(inner, ChdbWarehouse) else text
+
+
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 

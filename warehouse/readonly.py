@@ -95,16 +95,19 @@ _TABLE = re.compile(r"^\s*TABLE id: \d+,.*?table_name: ([^,\s]+)")
 _FUNCTION = re.compile(r"^\s*FUNCTION id: \d+, function_name: ([^,\s]+)")
 
 
-def check_statement(run, sql: str, params: dict[str, Any] | None, database: str, role: str) -> str:
+def check_statement(
+    run, sql: str, params: dict[str, Any] | None, database: str, role: str, quote=param_text
+) -> str:
     """The canonical text of ``sql`` if ``role`` may run it read-only; else ReadOnlyRefused.
 
     ``run(sql, params) -> list[str]`` runs a statement on the read-only connection and gives the
-    first column of its rows (the engine's parse and analysis).
+    first column of its rows (the engine's parse and analysis); ``quote`` makes a text a String
+    parameter for that connection.
     """
     if not isinstance(sql, str) or not sql.strip():
         raise ReadOnlyRefused("read-only: an empty statement")
     try:
-        canonical = run("SELECT formatQuerySingleLine({q:String})", {"q": param_text(sql)})[0]
+        canonical = run("SELECT formatQuerySingleLine({q:String})", {"q": quote(sql)})[0]
     except WarehouseError as exc:
         raise ReadOnlyRefused(f"read-only: not one statement the engine can parse: {exc}") from None
     ast = run(f"EXPLAIN AST {canonical}", params)
@@ -175,7 +178,8 @@ class ReadOnlyWarehouse(_RowQueries):
             raise _engine_refusal(exc) from None
 
     def check(self, sql: str, params: dict[str, Any] | None = None) -> str:
-        return check_statement(self._lines, sql, params, self.database, self.role)
+        quote = param_text if isinstance(self.inner, ChdbWarehouse) else str
+        return check_statement(self._lines, sql, params, self.database, self.role, quote)
 
     def query_typed(self, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list, list[tuple]]:
         return self._call("query_typed", self.check(sql, params), params)
