@@ -17,7 +17,9 @@ So before running a statement the engine itself analyses it, never a regex over 
 1. ``formatQuerySingleLine`` (the statement passed as a parameter) parses it as exactly one
    statement and gives its canonical text; that text, and only it, is analysed and run;
 2. ``EXPLAIN AST``: the statement must be a bare ``SELECT`` (root ``SelectWithUnionQuery`` with
-   no ``INTO OUTFILE``, ``FORMAT`` or ``SETTINGS`` part) and read no table function;
+   no ``INTO OUTFILE``, ``FORMAT`` or ``SETTINGS`` part), read no table function and call no
+   function that reaches outside (checked here already, because the analyzer of
+   step 3 folds constant calls: ``file('/etc/passwd')`` would be read, though never returned);
 3. ``EXPLAIN QUERY TREE`` (the analyzer, after resolving CTEs, subqueries, ``IN`` and folded
    constants): every table it reads lies in the platform's database and the caller's role may
    read it (:func:`fupin.auth.may_read`), and no function that reaches outside is called.
@@ -60,6 +62,12 @@ DENIED_FUNCTIONS = frozenset(
     }
 )
 DENIED_PREFIXES = ("dict",)
+_DENIED_LOWER = frozenset(f.lower() for f in DENIED_FUNCTIONS)
+
+
+def _denied(function: str) -> bool:
+    name = function.lower()
+    return name in _DENIED_LOWER or name.startswith(DENIED_PREFIXES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +131,9 @@ def check_statement(
         if node == "TableExpression" and i + 1 < len(ast) and ast[i + 1].strip().startswith("Function "):
             name = ast[i + 1].strip().split(" ")[1]
             raise ReadOnlyRefused(f"read-only: table function {name}() is not accepted")
+        if node == "Function" and _denied(name := line.strip().split(" ")[1]):
+            # Before the analysis too: the analyzer folds constant calls (it would read the file).
+            raise ReadOnlyRefused(f"read-only: function {name}() is not accepted")
     for line in run(f"EXPLAIN QUERY TREE {canonical}", params):
         if line.lstrip().startswith("TABLE_FUNCTION"):
             raise ReadOnlyRefused("read-only: table functions are not accepted")
@@ -137,7 +148,7 @@ def check_statement(
                 raise ReadOnlyRefused(f"read-only: role {role} may not read {table}")
         elif m := _FUNCTION.match(line):
             fn = m.group(1)
-            if fn in DENIED_FUNCTIONS or fn.startswith(DENIED_PREFIXES):
+            if _denied(fn):
                 raise ReadOnlyRefused(f"read-only: function {fn}() is not accepted")
     return canonical
 

@@ -162,3 +162,31 @@ def test_server_migrate_twice_and_dedup(settings):
     finally:
         wh.execute(f"DROP DATABASE IF EXISTS {s.clickhouse_database}")
         wh.close()
+
+
+@pytest.mark.server
+@pytest.mark.skipif(
+    not os.environ.get("FUPIN_CLICKHOUSE_URL"),
+    reason="no ClickHouse server: set FUPIN_CLICKHOUSE_URL=clickhouse://host:9000 to run the server tests",
+)
+def test_server_reader_refuses_what_the_embedded_one_refuses(settings):
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ["FUPIN_CLICKHOUSE_URL"])
+    s = settings.with_(mode="server", clickhouse_host=url.hostname or "localhost", clickhouse_port=url.port or 9000,
+                       clickhouse_user=url.username or "default", clickhouse_password=url.password or "")  # fmt: skip
+    wh = ServerWarehouse(s)
+    try:
+        migrate(wh)
+        operator = ReadOnlyWarehouse(ServerWarehouse(s, create_database=False), "operator")
+        assert operator.query("SELECT count() FROM events") == [(0,)]
+        dashboard = ReadOnlyWarehouse(ServerWarehouse(s, create_database=False), "dashboard")
+        for sql in ("SELECT count() FROM events", "SELECT name FROM system.tables", "DROP TABLE events",
+                    "SELECT 1; DROP TABLE events", "SELECT * FROM file('/etc/hostname')"):  # fmt: skip
+            with pytest.raises(ReadOnlyRefused):
+                dashboard.query(sql)
+        operator.close()
+        dashboard.close()
+    finally:
+        wh.execute(f"DROP DATABASE IF EXISTS {s.clickhouse_database}")
+        wh.close()
