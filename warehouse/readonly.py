@@ -20,7 +20,10 @@ So before running a statement the engine itself analyses it, never a regex over 
    no ``INTO OUTFILE``, ``FORMAT`` or ``SETTINGS`` part), read no table function and call no
    function that reaches outside (checked here already, because the analyzer of
    step 3 folds constant calls: ``file('/etc/passwd')`` would be read, though never returned);
-3. ``EXPLAIN QUERY TREE`` (the analyzer, after resolving CTEs, subqueries, ``IN`` and folded
+3. ``EXPLAIN QUERY TREE run_passes = 0`` (the tree before any analysis pass, nothing evaluated):
+   every table named, in ``FROM``, ``JOIN`` or ``IN``, is a CTE or lies in the platform's database
+   and the role may read it, and no identifier names another database;
+4. ``EXPLAIN QUERY TREE`` (the analyzer, after resolving CTEs, subqueries, ``IN`` and folded
    constants): every table it reads lies in the platform's database and the caller's role may
    read it (:func:`fupin.auth.may_read`), and no function that reaches outside is called.
 
@@ -101,6 +104,76 @@ def _engine_refusal(exc: WarehouseError) -> WarehouseError:
 
 _TABLE = re.compile(r"^\s*TABLE id: \d+,.*?table_name: ([^,\s]+)")
 _FUNCTION = re.compile(r"^\s*FUNCTION id: \d+, function_name: ([^,\s]+)")
+_IDENTIFIER = re.compile(r"^IDENTIFIER id: \d+,.*?identifier: (.+)$")
+_CTE = re.compile(r"cte_name: ([^,\s]+)")
+#: Where an identifier names a table in the engine's unresolved query tree.
+_TABLE_PLACES = ("JOIN TREE", "LEFT TABLE EXPRESSION", "RIGHT TABLE EXPRESSION")
+#: Functions whose second argument may name a table (``x IN t``).
+_IN_FUNCTIONS = frozenset(
+    {"in", "notIn", "globalIn", "globalNotIn", "nullIn", "notNullIn", "globalNullIn", "globalNotNullIn"}
+)
+#: Databases a reader never reaches, when the connection cannot list the others.
+_KNOWN_DATABASES = frozenset({"system", "information_schema", "INFORMATION_SCHEMA", "default"})
+
+
+@dataclass
+class _Node:
+    label: str
+    children: list[_Node]
+
+
+def _tree(lines: list[str]) -> list[_Node]:
+    """The engine's indented EXPLAIN text as a tree of labels."""
+    roots: list[_Node] = []
+    stack: list[tuple[int, _Node]] = []
+    for line in lines:
+        if not line.strip():
+            continue
+        depth = len(line) - len(line.lstrip())
+        node = _Node(line.strip(), [])
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        (stack[-1][1].children if stack else roots).append(node)
+        stack.append((depth, node))
+    return roots
+
+
+def _check_unresolved(lines: list[str], database: str, role: str, others: frozenset[str]) -> None:
+    """The tables the statement names, from the engine's query tree before any analysis pass.
+
+    The analysis (``EXPLAIN QUERY TREE``) evaluates constant scalar subqueries, and an error it
+    raises may quote a value (``CAST((SELECT secret …) AS Enum8(…))`` says "Unknown element
+    'secret'"): so every table is checked here first, where nothing has been evaluated.
+    """
+    ctes = {m.group(1) for line in lines if (m := _CTE.search(line))}
+
+    def table(name: str) -> None:
+        if name in ctes or name in IMPLICIT_TABLES:
+            return
+        db, _, table_name = name.rpartition(".")
+        if (db or database) != database:
+            raise ReadOnlyRefused(f"read-only: {name} is outside the database {database}")
+        if not may_read(role, table_name):
+            raise ReadOnlyRefused(f"read-only: role {role} may not read {database}.{table_name}")
+
+    def walk(node: _Node, place: str) -> None:
+        if m := _IDENTIFIER.match(node.label):
+            name = m.group(1).strip()
+            if name not in IMPLICIT_TABLES and name.split(".", 1)[0] in others:
+                raise ReadOnlyRefused(f"read-only: {name} is outside the database {database}")
+            if place == "table":
+                table(name)
+        fn = _FUNCTION.match(node.label)
+        for child in node.children:
+            if fn and fn.group(1) in _IN_FUNCTIONS and child.label == "ARGUMENTS":
+                for arg in child.children:  # the LIST of the arguments
+                    for i, item in enumerate(arg.children):
+                        walk(item, "table" if i == 1 else "")
+                continue
+            walk(child, "table" if node.label in _TABLE_PLACES else "")
+
+    for root in _tree(lines):
+        walk(root, "")
 
 
 def check_statement(
@@ -134,6 +207,11 @@ def check_statement(
         if node == "Function" and _denied(name := line.strip().split(" ")[1]):
             # Before the analysis too: the analyzer folds constant calls (it would read the file).
             raise ReadOnlyRefused(f"read-only: function {name}() is not accepted")
+    try:
+        others = frozenset(run("SELECT name FROM system.databases", None)) - {database}
+    except WarehouseError:  # a server reader without a grant on system.*: the engine's grants rule there
+        others = _KNOWN_DATABASES - {database}
+    _check_unresolved(run(f"EXPLAIN QUERY TREE run_passes = 0 {canonical}", params), database, role, others)
     for line in run(f"EXPLAIN QUERY TREE {canonical}", params):
         if line.lstrip().startswith("TABLE_FUNCTION"):
             raise ReadOnlyRefused("read-only: table functions are not accepted")

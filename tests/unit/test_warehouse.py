@@ -123,11 +123,17 @@ def test_roles_read_their_tables_only(wh):
         r = ReadOnlyWarehouse.chdb(wh.path, wh.database, role)
         try:
             assert r.query("SELECT count() FROM census") == [(0,)]
+            assert r.query("WITH c AS (SELECT count() AS n FROM census) SELECT n FROM c "
+                           "WHERE n IN (SELECT count() FROM census)") == [(0,)]  # fmt: skip
             if may:
                 assert r.query("SELECT count() FROM dead_letters") == [(0,)]
             else:
                 with pytest.raises(ReadOnlyRefused, match=f"role {role} may not read"):
                     r.query("SELECT count() FROM (SELECT 1 FROM census) AS c, dead_letters AS d")
+                with pytest.raises(ReadOnlyRefused, match=f"role {role} may not read"):
+                    r.query("SELECT CAST((SELECT any(reason) FROM dead_letters) AS Enum8('a' = 1))")
+                with pytest.raises(ReadOnlyRefused, match=f"role {role} may not read"):
+                    r.query("SELECT 1 FROM census WHERE x IN dead_letters")
         finally:
             r.close()
 
