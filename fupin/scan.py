@@ -28,7 +28,12 @@ from fupin.config import Settings
 #: Bytes read to decide whether a file is text (a NUL byte among them: binary, not scanned).
 SNIFF = 8192
 #: Columns that say which row a warehouse finding is in, best first.
-LOCATORS = (("alert_id",), ("event_id",), ("source_topic", "source_partition", "source_offset"), ("household_id",))
+LOCATORS = (
+    ("alert_id",),
+    ("event_id",),
+    ("source_topic", "source_partition", "source_offset"),
+    ("household_id",),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +111,9 @@ def scan_topics(settings: Settings, idle_polls: int = 3) -> tuple[list[Finding],
                     for what, data in (("key", r.key), ("value", r.value)):
                         found.extend(Finding("topic", f"{at} {what} {w}", k) for w, k in findings_in(data))
                     for name, data in r.headers or ():
-                        found.extend(Finding("topic", f"{at} header {name} {w}", k) for w, k in findings_in(data))
+                        found.extend(
+                            Finding("topic", f"{at} header {name} {w}", k) for w, k in findings_in(data)
+                        )
     finally:
         consumer.close()
     return found, count, names
@@ -152,7 +159,9 @@ def warehouse_scan_job(warehouse: Any, settings: Settings, **params: Any) -> dic
                 value = row[-1]
                 for where, kind in findings_in(value if isinstance(value, bytes | str) else str(value)):
                     row_at = f" ({'/'.join(locator)} {at})" if locator else ""
-                    findings.append(asdict(Finding("warehouse", f"{db}.{table}.{column}{row_at} {where}", kind)))
+                    findings.append(
+                        asdict(Finding("warehouse", f"{db}.{table}.{column}{row_at} {where}", kind))
+                    )
     return {"findings": findings, "tables": len(tables), "columns": scanned}
 
 
@@ -180,7 +189,10 @@ def scan_files(settings: Settings, exclude: tuple[str, ...] = ()) -> tuple[list[
         dirnames[:] = kept
         for name in filenames:
             path = here / name
-            if any(fnmatch.fnmatch(str(path), pat) or fnmatch.fnmatch(str(path.resolve()), pat) for pat in exclude):
+            if any(
+                fnmatch.fnmatch(str(path), pat) or fnmatch.fnmatch(str(path.resolve()), pat)
+                for pat in exclude
+            ):
                 excluded += 1
                 continue
             try:
@@ -195,7 +207,9 @@ def scan_files(settings: Settings, exclude: tuple[str, ...] = ()) -> tuple[list[
                         for where, kind in findings_in(line.rstrip(b"\r\n")):
                             found.append(Finding("file", f"{path.relative_to(root)}:{lineno} {where}", kind))
             except OSError as exc:
-                found.append(Finding("file", f"{path.relative_to(root)}: unreadable ({exc.strerror})", "unscanned"))
+                found.append(
+                    Finding("file", f"{path.relative_to(root)}: unreadable ({exc.strerror})", "unscanned")
+                )
     return found, texts, binaries, excluded, stores
 
 

@@ -245,7 +245,9 @@ class ReadOnlyWarehouse(_RowQueries):
         self.role = role
 
     @classmethod
-    def chdb(cls, path: Any, database: str, role: str = OPERATOR, limits: Limits | None = None) -> ReadOnlyWarehouse:
+    def chdb(
+        cls, path: Any, database: str, role: str = OPERATOR, limits: Limits | None = None
+    ) -> ReadOnlyWarehouse:
         conn = ChdbWarehouse(path, database, read_only=True)
         try:
             conn.execute((limits or Limits()).set_statement())
@@ -270,7 +272,9 @@ class ReadOnlyWarehouse(_RowQueries):
         quote = param_text if isinstance(self.inner, ChdbWarehouse) else str
         return check_statement(self._lines, sql, params, self.database, self.role, quote)
 
-    def query_typed(self, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list, list[tuple]]:
+    def query_typed(
+        self, sql: str, params: dict[str, Any] | None = None
+    ) -> tuple[list[str], list, list[tuple]]:
         return self._call("query_typed", self.check(sql, params), params)
 
     def query_columns(self, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
@@ -284,7 +288,9 @@ class ReadOnlyWarehouse(_RowQueries):
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
         raise ReadOnlyRefused("read-only: this reader runs SELECT statements only; writes run as jobs")
 
-    def insert(self, table: str, columns: list[str], rows: list[tuple], dedup_token: str | None = None) -> None:
+    def insert(
+        self, table: str, columns: list[str], rows: list[tuple], dedup_token: str | None = None
+    ) -> None:
         raise ReadOnlyRefused("read-only: this reader runs SELECT statements only; the sink and jobs write")
 
     def close(self) -> None:

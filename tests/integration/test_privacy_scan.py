@@ -28,7 +28,12 @@ def test_scan_reports_where_never_what_and_exits_non_zero(broker_settings, monke
     wh = ChdbWarehouse(s.chdb_data_path, s.clickhouse_database)
     migrate(wh)
     producer = KafkaProducer(bootstrap_servers=s.broker_bootstrap)
-    clean = {"event_id": "e1", "household_id": "H1", "region_code": "431224104201", "payload": {"reason": "迁出"}}
+    clean = {
+        "event_id": "e1",
+        "household_id": "H1",
+        "region_code": "431224104201",
+        "payload": {"reason": "迁出"},
+    }
     producer.send(department_topic(s, "water"), key=b"H1", value=orjson.dumps(clean))
     producer.flush()
     logs = s.data_dir / "logs"
@@ -43,7 +48,12 @@ def test_scan_reports_where_never_what_and_exits_non_zero(broker_settings, monke
 
     # Now one of each: a topic message, a warehouse row, a log line.
     leaked = {**clean, "payload": {"reason": f"户主{RID}"}}
-    producer.send(deadletter_topic(s), key=b"H2", partition=3, value=orjson.dumps(leaked, option=orjson.OPT_APPEND_NEWLINE))
+    producer.send(
+        deadletter_topic(s),
+        key=b"H2",
+        partition=3,
+        value=orjson.dumps(leaked, option=orjson.OPT_APPEND_NEWLINE),
+    )
     producer.flush()
     producer.close()
     wh.execute("INSERT INTO alerts (alert_id, household_id) VALUES ('a1', {h:String})", {"h": f"H {PHONE}"})
@@ -54,7 +64,9 @@ def test_scan_reports_where_never_what_and_exits_non_zero(broker_settings, monke
     out = result.output
     assert RID not in out and PHONE not in out and RID[:6] + RID[8:17] not in out
     assert f"topic: {deadletter_topic(s)} partition 3 offset 0 value payload.reason: resident id 18" in out
-    assert f"warehouse: {s.clickhouse_database}.alerts.household_id (alert_id a1) characters 2-13: mobile" in out
+    assert (
+        f"warehouse: {s.clickhouse_database}.alerts.household_id (alert_id a1) characters 2-13: mobile" in out
+    )
     assert "file: logs/worker.log:3 characters 6-21: resident id 15" in out
     assert "privacy scan: 3 finding(s)" in out
     wh.execute(f"DROP DATABASE {s.clickhouse_database}")
