@@ -81,11 +81,15 @@ class Limits:
     max_rows_to_read: int = 2_000_000_000
     max_result_rows: int = 10_000_000
     max_result_bytes: int = 4_000_000_000
+    #: The engine does not count a result built without reading a table (``arrayJoin(range(n))``)
+    #: against max_result_rows; memory and time still bound it.
+    max_memory_usage: int = 8_000_000_000
 
     def set_statement(self) -> str:
         return (
             f"SET max_execution_time={self.max_execution_time}, max_rows_to_read={self.max_rows_to_read}, "
             f"max_result_rows={self.max_result_rows}, max_result_bytes={self.max_result_bytes}, "
+            f"max_memory_usage={self.max_memory_usage}, "
             "result_overflow_mode='throw', read_overflow_mode='throw', timeout_overflow_mode='throw'"
         )
 
@@ -234,13 +238,16 @@ def check_statement(
 class ReadOnlyWarehouse(_RowQueries):
     """A read-only session on the warehouse for one role: query methods only, each statement checked.
 
-    Embedded: its own chdb connection with the limits and ``readonly=1`` on the session. Server:
-    a :class:`~warehouse.client.ServerWarehouse` opened on a read-only user (its profile pins
+    Embedded: two chdb connections with ``readonly=1`` on their sessions, one for the engine's
+    analysis and one, with the per-query limits, for the statement (the analysis's own output must
+    not count against the caller's result limit). Server: a
+    :class:`~warehouse.client.ServerWarehouse` opened on a read-only user (its profile pins
     ``readonly`` and the limits).
     """
 
-    def __init__(self, inner: Any, role: str = OPERATOR) -> None:
+    def __init__(self, inner: Any, role: str = OPERATOR, analysis: Any = None) -> None:
         self.inner = inner
+        self.analysis = analysis or inner
         self.database = inner.database
         self.role = role
 
@@ -248,21 +255,26 @@ class ReadOnlyWarehouse(_RowQueries):
     def chdb(
         cls, path: Any, database: str, role: str = OPERATOR, limits: Limits | None = None
     ) -> ReadOnlyWarehouse:
-        conn = ChdbWarehouse(path, database, read_only=True)
+        limits = limits or Limits()
+        opened: list[ChdbWarehouse] = []
         try:
-            conn.execute((limits or Limits()).set_statement())
-            conn.execute("SET readonly=1")
+            for setup in (limits.set_statement(), f"SET max_execution_time={limits.max_execution_time}"):
+                conn = ChdbWarehouse(path, database, read_only=True)
+                opened.append(conn)
+                conn.execute(setup)
+                conn.execute("SET readonly=1")
         except WarehouseError:
-            conn.close()
+            for conn in opened:
+                conn.close()
             raise
-        return cls(conn, role)
+        return cls(opened[0], role, analysis=opened[1])
 
     def _lines(self, sql: str, params: dict[str, Any] | None) -> list[str]:
-        return [str(r[0]) for r in self._call("query_columns", sql, params)[1]]
+        return [str(r[0]) for r in self._call("query_columns", sql, params, self.analysis)[1]]
 
-    def _call(self, method: str, sql: str, params: dict[str, Any] | None) -> Any:
+    def _call(self, method: str, sql: str, params: dict[str, Any] | None, conn: Any = None) -> Any:
         try:
-            return getattr(self.inner, method)(sql, params)
+            return getattr(conn or self.inner, method)(sql, params)
         except ReadOnlyRefused:
             raise
         except WarehouseError as exc:
@@ -295,3 +307,5 @@ class ReadOnlyWarehouse(_RowQueries):
 
     def close(self) -> None:
         self.inner.close()
+        if self.analysis is not self.inner:
+            self.analysis.close()

@@ -196,3 +196,28 @@ def test_server_reader_refuses_what_the_embedded_one_refuses(settings):
     finally:
         wh.execute(f"DROP DATABASE IF EXISTS {s.clickhouse_database}")
         wh.close()
+
+
+def test_read_only_limits_hold_and_cannot_be_lifted(wh):
+    from warehouse.readonly import Limits
+
+    wh.execute("CREATE TABLE ten (n UInt8) ENGINE = MergeTree ORDER BY n")
+    wh.execute("INSERT INTO ten SELECT number FROM numbers(10)")
+    r = ReadOnlyWarehouse.chdb(wh.path, wh.database, limits=Limits(max_result_rows=5, max_memory_usage=50_000_000))
+    try:
+        assert len(r.query("SELECT n FROM ten WHERE n < 5")) == 5
+        with pytest.raises(WarehouseError, match="TOO_MANY_ROWS_OR_BYTES"):
+            r.query("SELECT n FROM ten")
+        with pytest.raises(WarehouseError, match="MEMORY_LIMIT_EXCEEDED"):
+            r.query("SELECT arrayJoin(range(100000000))")
+        for lift in ("SET max_result_rows = 0", "SELECT n FROM ten SETTINGS max_result_rows = 0",
+                     "SELECT n FROM ten SETTINGS result_overflow_mode = 'break'"):  # fmt: skip
+            with pytest.raises(ReadOnlyRefused):
+                r.query(lift)
+        # Not even on the connection underneath: the session's readonly=1 is the engine's.
+        with pytest.raises(WarehouseError, match="READONLY"):
+            r.inner.execute("SET max_result_rows = 0")
+        with pytest.raises(WarehouseError, match="READONLY"):
+            r.inner.execute("SET readonly = 0")
+    finally:
+        r.close()
