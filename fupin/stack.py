@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fupin.auth import auth_headers
 from fupin.config import Settings, SettingsError
 from fupin.heartbeat import assess, read_json
 
@@ -186,8 +187,9 @@ def stop_process(pid: int | None, mark: str, timeout: float = 30.0) -> str:
     return "killed" if not pid_alive(pid) else "still running after SIGKILL"
 
 
-def http_json(url: str, timeout: float = 5.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL we recorded
+def http_json(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> Any:
+    req = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback URL we recorded
         return json.loads(resp.read().decode())
 
 
@@ -243,7 +245,7 @@ def start_warehouse(
             info = None
         if info and info.get("pid") == proc.pid and info.get("url"):
             try:
-                http_json(info["url"].rstrip("/") + "/health", timeout=2.0)
+                http_json(info["url"].rstrip("/") + "/health", timeout=2.0, headers=auth_headers(settings))
                 return {"pid": proc.pid, "url": info["url"], "log": str(log_path)}
             except (OSError, ValueError) as exc:
                 last_error = f"{info['url']}/health: {exc}"
@@ -550,7 +552,9 @@ def embedded_status(settings: Settings) -> dict[str, Any]:
         wh["alive"] = process_matches(wh.get("pid"), WAREHOUSE_MARK)
         if wh["alive"]:
             try:
-                wh["health"] = http_json(wh["url"].rstrip("/") + "/health", timeout=10.0)
+                wh["health"] = http_json(
+                    wh["url"].rstrip("/") + "/health", timeout=10.0, headers=auth_headers(settings)
+                )
             except (OSError, ValueError) as exc:
                 wh["error"] = str(exc)
                 problems.append(f"warehouse service at {wh['url']} does not answer: {exc}")

@@ -44,9 +44,7 @@ MIN_YEAR, MAX_YEAR = 1900, 2299
 #: How much later than its recording a fact may have occurred (clock skew, time zones).
 RECORDING_SLACK = timedelta(days=1)
 #: Fields whose format the contract fixes: not checked for raw identifiers.
-FIXED_FORMAT_FIELDS = frozenset(
-    {"event_id", "event_type", "household_id", "person_id", "region_code", "new_region_code"}
-)
+FIXED_FORMAT_FIELDS = privacy.EXEMPT_FIELDS
 #: Control characters a string may hold.
 _ALLOWED_CONTROLS = frozenset("\t\n\r")
 _DATE_PATTERNS = frozenset(

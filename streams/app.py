@@ -28,7 +28,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 
-from fupin import topics, validity
+from fupin import auth, topics, validity
 from fupin.config import Settings
 from fupin.timeutil import iso_utc, utc_now
 from streams import household, transport
@@ -37,6 +37,8 @@ from streams.deadletter import DeadLetter, dead_letter
 from streams.guarantees import Lines, load_lines
 
 TABLE = "households"
+#: Roles that may read the live household documents and alerts of the web views.
+PAGE_ROLES = (auth.OPERATOR, auth.ANALYST)
 #: Allocations between two young-generation collections in a worker (Python's default: 700).
 GC_THRESHOLD = 50_000
 #: Messages (fetched partition batches) a worker's stream may hold before fetching pauses.
@@ -205,6 +207,12 @@ def create_app(
         web_host="127.0.0.1",
         web_bind="127.0.0.1",
         web_port=web_port,
+        # Only the platform's own views below, each behind a token; none of Faust's built-in ones.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         table_standby_replicas=0,
@@ -407,8 +415,18 @@ def create_app(
         raw = table.get(key)
         return orjson.loads(raw) if raw else None
 
+    def refused(view, request):  # noqa: ANN001 - a Faust view and its request
+        """401/403 unless the request carries a token of a role that may read household documents."""
+        try:
+            auth.authorize(settings, request.headers.get("Authorization"), PAGE_ROLES)
+        except auth.AuthError as exc:
+            return view.json({"error": str(exc)}, status=exc.status)
+        return None
+
     @app.page("/household/{hid}")
     async def household_view(self, request, hid: str):  # noqa: ANN001 - Faust view signature
+        if (no := refused(self, request)) is not None:
+            return no
         state = local_state(hid)
         if state is None:
             return self.json({"error": f"household {hid} is not held by this worker"}, status=404)
@@ -416,6 +434,8 @@ def create_app(
 
     @app.page("/household/{hid}/explain")
     async def explain_view(self, request, hid: str):  # noqa: ANN001
+        if (no := refused(self, request)) is not None:
+            return no
         state = local_state(hid)
         if state is None:
             return self.json({"error": f"household {hid} is not held by this worker"}, status=404)
@@ -425,6 +445,8 @@ def create_app(
 
     @app.page("/alerts")
     async def alerts_view(self, request):  # noqa: ANN001
+        if (no := refused(self, request)) is not None:
+            return no
         _current_event.set(None)
         rows = []
         for key, raw in table.items():
@@ -446,6 +468,8 @@ def create_app(
 
     @app.page("/households")
     async def households_view(self, request):  # noqa: ANN001
+        if (no := refused(self, request)) is not None:
+            return no
         _current_event.set(None)
         now = iso_utc(utc_now())
         docs = [

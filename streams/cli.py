@@ -44,9 +44,12 @@ def live_workers(settings: Settings) -> list[dict[str, Any]]:
     return out
 
 
-def _get(url: str, timeout: float = 10.0) -> tuple[int, Any]:
+def _get(settings: Settings, url: str, timeout: float = 10.0) -> tuple[int, Any]:
+    """GET a worker's view with the CLI's credential (fupin.auth.auth_headers)."""
+    from fupin.auth import auth_headers
+
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=auth_headers(settings)), timeout=timeout) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -69,7 +72,7 @@ def _workers_or_fail(settings: Settings) -> list[dict[str, Any]]:
 def query_household(settings: Settings, hid: str, explain: bool = False) -> dict[str, Any] | None:
     suffix = "/explain" if explain else ""
     for info in _workers_or_fail(settings):
-        status, body = _get(f"{info['url']}/household/{hid}{suffix}")
+        status, body = _get(settings, f"{info['url']}/household/{hid}{suffix}")
         if status == 200:
             return body
     return None
@@ -78,7 +81,7 @@ def query_household(settings: Settings, hid: str, explain: bool = False) -> dict
 def query_open_alerts(settings: Settings) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for info in _workers_or_fail(settings):
-        status, body = _get(f"{info['url']}/alerts")
+        status, body = _get(settings, f"{info['url']}/alerts")
         if status == 200:
             rows.extend(body["open"])
     return sorted(rows, key=lambda r: (r["household_id"], r["rule"]))
@@ -87,7 +90,7 @@ def query_open_alerts(settings: Settings) -> list[dict[str, Any]]:
 def query_households(settings: Settings) -> list[dict[str, Any]]:
     docs: dict[str, dict] = {}
     for info in _workers_or_fail(settings):
-        status, body = _get(f"{info['url']}/households", timeout=60)
+        status, body = _get(settings, f"{info['url']}/households", timeout=60)
         if status == 200:
             for d in body["households"]:
                 docs[d["household_id"]] = d

@@ -58,11 +58,9 @@ def query(ctx: click.Context, sql: str, fmt: str) -> None:
     import orjson
 
     from warehouse.client import WarehouseError, open_reader
-    from warehouse.service import check_read_only
 
     settings = settings_from(ctx)
     try:
-        check_read_only(sql)
         wh = open_reader(settings)
         try:
             columns, rows = wh.query_columns(sql)
@@ -123,6 +121,7 @@ def sink(
     stop_when_idle: float | None,
 ) -> None:
     """Land every topic's events in the warehouse, with a progress display (Ctrl-C stops cleanly)."""
+    from fupin.auth import auth_headers
     from fupin.config import SettingsError
     from fupin.stack import bootstrap, service_url
     from warehouse.client import WarehouseError, connect, http_get_json
@@ -137,7 +136,7 @@ def sink(
         click.echo(f"the warehouse service at {url} runs the sink; showing its progress (Ctrl-C to leave)")
         while not stop.is_set():
             try:
-                health = http_get_json(url + "/health")
+                health = http_get_json(url + "/health", headers=auth_headers(settings))
             except WarehouseError as exc:
                 raise _fail(exc) from exc
             _print_progress(health.get("sink") or {})

@@ -6,7 +6,10 @@ reference load, rebuild) in request threads, each with its own connection to the
 Readers never stop the sink; a long job only shares the engine's cores with it.
 
 API (JSON): ``GET /health``; ``POST /query`` {"sql", "params"} → {"columns", "types", "rows"}
-(read-only statements only); ``POST /jobs/<name>`` {params} → the job's result.
+(one SELECT, run by :mod:`warehouse.readonly` for the caller's role); ``POST /jobs/<name>``
+{params} → the job's result. Every request carries a token (``Authorization: Bearer``,
+:mod:`fupin.auth`): without one 401, with a role that may not 403. At start the service issues
+the local operator credential (``<data_dir>/operator.token``) that the CLI sends.
 """
 
 from __future__ import annotations
@@ -25,17 +28,18 @@ from typing import Any
 
 import orjson
 
+from fupin import auth
 from fupin.config import Settings, SettingsError
 from fupin.heartbeat import PidFile, State, beat
 from fupin.stack import service_file, service_url
 from warehouse.client import (
-    READ_ONLY_KEYWORDS,
     ChdbWarehouse,
     Warehouse,
     WarehouseError,
     connect,
     http_post_json,
 )
+from warehouse.readonly import Limits, ReadOnlyRefused, ReadOnlyWarehouse
 
 log = logging.getLogger("fupin.warehouse")
 
@@ -45,6 +49,7 @@ JOBS: dict[str, str] = {
     "check": "expectations.checkpoint:run_checkpoint_job",
     "load-reference": "warehouse.reference:load_reference_job",
     "migrate": "warehouse.service:migrate_job",
+    "privacy-scan": "fupin.scan:warehouse_scan_job",
     "rebuild": "warehouse.rebuild:rebuild_job",
     "rebuild-check": "warehouse.rebuild:check_job",
 }
@@ -68,30 +73,13 @@ def run_job(settings: Settings, name: str, **params: Any) -> dict:
     url = service_url(settings)
     if url:
         body = {**params, "_database": settings.clickhouse_database}
-        return http_post_json(f"{url}/jobs/{name}", body, timeout=3600.0)
+        return http_post_json(f"{url}/jobs/{name}", body, timeout=3600.0, headers=auth.auth_headers(settings))
     fn = job_function(name)
     wh = connect(settings)
     try:
         return fn(wh, settings, **params)
     finally:
         wh.close()
-
-
-_WORD = re.compile(r"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*([A-Za-z]+)", re.S)
-
-
-def check_read_only(sql: str) -> None:
-    """Accept one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXISTS, EXPLAIN); else ValueError."""
-    m = _WORD.match(sql or "")
-    if not m or m.group(1).upper() not in READ_ONLY_KEYWORDS:
-        raise ValueError(f"read-only API: only {', '.join(READ_ONLY_KEYWORDS)} statements are accepted")
-    body = sql.strip().rstrip(";")
-    if ";" in _strip_strings(body):
-        raise ValueError("read-only API: one statement per request")
-
-
-def _strip_strings(sql: str) -> str:
-    return re.sub(r"'(?:[^'\\]|\\.)*'", "''", sql)
 
 
 def _type_name(arrow_type) -> str:
@@ -121,6 +109,7 @@ class Service:
         self._main: ChdbWarehouse | None = None
         self.pidfile: PidFile | None = None
         self._stopping = threading.Event()
+        self.limits = Limits()
 
     def warehouse(self, database: str | None = None) -> ChdbWarehouse:
         """A connection of this thread's own to the engine this process owns."""
@@ -137,6 +126,7 @@ class Service:
     def start(self) -> str:
         from warehouse.migrate import migrate
 
+        auth.issue_local_token(self.settings)
         self._main = self.warehouse()
         applied = migrate(self._main)
         if applied:
@@ -250,13 +240,17 @@ class Service:
             "sink_note": self.sink_note,
         }
 
-    def query(self, body: dict[str, Any]) -> dict[str, Any]:
+    def query(self, body: dict[str, Any], role: str = auth.OPERATOR) -> dict[str, Any]:
         sql = body.get("sql")
         if not isinstance(sql, str):
             raise ValueError('POST /query wants {"sql": "SELECT …"}')
-        check_read_only(sql)
         params = body.get("params") or None
-        wh = self.warehouse(self.settings_for(body.get("_database")).clickhouse_database)
+        if params is not None and not isinstance(params, dict):
+            raise ValueError('"params" must be an object of query parameters')
+        database = body.get("_database") or self.settings.clickhouse_database
+        if database != self.settings.clickhouse_database:
+            raise ReadOnlyRefused(f"read-only: this service serves the database {self.settings.clickhouse_database} only")
+        wh = ReadOnlyWarehouse.chdb(self.path, database, role, self.limits)
         try:
             columns, types, rows = wh.query_typed(sql, params)
         finally:
@@ -280,6 +274,10 @@ def _default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return str(value)
+
+
+#: Roles that may POST /query (each reads what fupin.auth.may_read allows it).
+READER_ROLES = (auth.OPERATOR, auth.ANALYST, auth.DASHBOARD)
 
 
 def _handler(service: Service):
@@ -306,24 +304,36 @@ def _handler(service: Service):
                 raise ValueError("the request body must be a JSON object")
             return doc
 
+        def _authorize(self, roles: tuple[str, ...] | None) -> auth.TokenRecord:
+            return auth.authorize(service.settings, self.headers.get("Authorization"), roles)
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            if self.path.rstrip("/") == "/health":
-                try:
+            try:
+                self._authorize(None)
+                if self.path.rstrip("/") == "/health":
                     self._send(200, service.health())
-                except Exception as exc:
-                    self._send(500, {"error": str(exc)})
-            else:
-                self._send(404, {"error": f"no such resource {self.path}; try /health"})
+                else:
+                    self._send(404, {"error": f"no such resource {self.path}; try /health"})
+            except auth.AuthError as exc:
+                self._send(exc.status, {"error": str(exc)})
+            except Exception as exc:
+                self._send(500, {"error": str(exc)})
 
         def do_POST(self) -> None:  # noqa: N802
             try:
-                body = self._body()
                 if self.path.rstrip("/") == "/query":
-                    self._send(200, service.query(body))
+                    caller = self._authorize(READER_ROLES)
+                    self._send(200, service.query(self._body(), caller.role))
                 elif self.path.startswith("/jobs/"):
-                    self._send(200, service.job(self.path[len("/jobs/") :].strip("/"), body))
+                    self._authorize((auth.OPERATOR,))
+                    self._send(200, service.job(self.path[len("/jobs/") :].strip("/"), self._body()))
                 else:
+                    self._authorize(None)
                     self._send(404, {"error": f"no such resource {self.path}"})
+            except auth.AuthError as exc:
+                self._send(exc.status, {"error": str(exc)})
+            except ReadOnlyRefused as exc:
+                self._send(403, {"error": str(exc)})
             except (ValueError, TypeError) as exc:
                 self._send(400, {"error": str(exc)})
             except WarehouseError as exc:
