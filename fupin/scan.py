@@ -128,7 +128,10 @@ def warehouse_scan_job(warehouse: Any, settings: Settings, **params: Any) -> dic
 
     db = warehouse.database
     tables = warehouse.query(
-        "SELECT name FROM system.tables WHERE database = {db:String} AND engine NOT IN ('View', 'Dictionary') "
+        # Set and Join tables hold hashes and keys only and cannot be read; a materialized view's rows
+        # are its target table's.
+        "SELECT name FROM system.tables WHERE database = {db:String} "
+        "AND engine NOT IN ('View', 'Dictionary', 'Set', 'Join', 'MaterializedView') "
         "AND NOT is_temporary ORDER BY name",
         {"db": db},
     )

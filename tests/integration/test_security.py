@@ -113,12 +113,16 @@ def _request(url: str, token: str | None, body: dict | None = None) -> tuple[int
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+#: The processes' own pid and heartbeat files (fupin/heartbeat.py), rewritten every second: no data.
+_HEARTBEATS = ("warehouse.json", "stack.json")
+
+
 def _disk(*roots: Path) -> dict[str, str]:
-    """Every file under the roots with the SHA-256 of its content."""
+    """Every file under the roots with the SHA-256 of its content (but the heartbeat files)."""
     out = {}
     for root in roots:
         for p in sorted(root.rglob("*")):
-            if p.is_file():
+            if p.is_file() and not (p.name in _HEARTBEATS or p.name.startswith("stream-")):
                 out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
 
