@@ -299,7 +299,13 @@ def start_stack(settings: Settings, warehouse: bool = True, timeout: float = 60.
         if warehouse:
             state["warehouse"] = start_warehouse(settings, bootstrap_servers, logs / "warehouse.log", timeout)
             write_state(settings, state)
+        from producers.gateway.process import start_gateway
+
+        state["gateway"] = start_gateway(settings, bootstrap_servers, logs / "gateway.log", timeout)
+        write_state(settings, state)
     except BaseException:
+        if (state.get("warehouse") or {}).get("pid"):
+            stop_process(state["warehouse"]["pid"], WAREHOUSE_MARK, timeout=10.0)
         stop_process(proc.pid, BROKER_MARK, timeout=10.0)
         stack_file(settings).unlink(missing_ok=True)
         raise
@@ -311,7 +317,9 @@ def stop_stack(settings: Settings, timeout: float = 30.0) -> list[str]:
     state = read_raw_state(settings)
     if state is None:
         return []
-    done: list[str] = []
+    from producers.gateway.process import stop_gateway
+
+    done: list[str] = stop_gateway(state, timeout)
     wh = state.get("warehouse") or {}
     if wh.get("pid"):
         outcome = stop_process(wh["pid"], WAREHOUSE_MARK, timeout)
@@ -409,6 +417,9 @@ def embedded_status(settings: Settings) -> dict[str, Any]:
         else:
             problems.append(f"warehouse service pid {wh.get('pid')} is gone")
     report["warehouse"] = wh
+    from producers.gateway.process import gateway_url
+
+    report["gateway_url"] = gateway_url(settings)
     report["running"] = not problems
     if problems:
         report["problem"] = "; ".join(problems)

@@ -1,0 +1,241 @@
+"""One request's events: judged, deduplicated, published, dead-lettered; answered once acknowledged.
+
+Per event, in order: the one judgement (:func:`fupin.validity.judge`, with the token's department
+as the topic's and the envelope's own ``household_id`` as the key, since HTTP has no Kafka key),
+then the duplicate rule on (household_id, event_id): the same fingerprint already accepted is
+``duplicate``, another fingerprint is ``rejected`` with :func:`fupin.validity.conflict_reason`.
+Accepted events go through the SDK's publisher (idempotent producer, acks=all, key =
+household_id); a rejected event goes to the dead-letter topic, redacted, with source ``gateway``.
+
+A request is answered only when the broker acknowledged every message it sent (events and dead
+letters), and when every event it calls ``duplicate`` because another request is sending it has
+been acknowledged too: so ``accepted`` and ``duplicate`` mean "on the topic", and a department
+that got no answer may resend. Not acknowledged within ``gateway_ack_timeout``: 429 (resend
+later; what was acknowledged meanwhile is then a duplicate); a delivery that failed: 503.
+All state lives on the event loop's thread; the producer's sender thread only counts down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fupin.config import Settings
+from fupin.topics import DEPARTMENTS, deadletter_topic, department_topic
+from fupin.validity import Invalid, conflict_reason, fingerprint, judge
+from producers.gateway.body import UNPARSED
+from producers.gateway.index import AcceptedIndex, event_key, index_path
+from producers.sdk import Publisher, make_producer
+from streams.deadletter import dead_letter
+
+SOURCE = "gateway"
+#: The gateway's producer lingers less than a file import's: a request waits for its acks.
+LINGER_MS = 2
+ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+class Busy(Exception):
+    """The broker is behind: answer 429 with Retry-After."""
+
+    def __init__(self, reason: str, retry_after: int = 1) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class DeliveryFailed(Exception):
+    """The broker refused or lost a message after retries: answer 503, the department resends."""
+
+
+class Delivery:
+    """The messages one request sent, counted down by the producer's callbacks."""
+
+    __slots__ = ("_loop", "_lock", "_left", "done", "entries", "error", "sent")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._left = 1  # released by seal(), so it cannot finish while messages are still being added
+        self.done: asyncio.Future = loop.create_future()
+        self.entries: list[tuple[str, str, Any]] = []  # (event key, fingerprint, future) of accepted events
+        self.error: str | None = None
+        self.sent = 0
+
+    def add(self, future: Any) -> None:
+        with self._lock:
+            self._left += 1
+        self.sent += 1
+        future.add_callback(self._one)
+        future.add_errback(self._failed)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.error = f"{type(exc).__name__}: {exc}"
+        self._one(None)
+
+    def _one(self, _: Any) -> None:
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self._loop.call_soon_threadsafe(self._finish)
+
+    def seal(self) -> None:
+        self._one(None)
+
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+@dataclass
+class Outcome:
+    request_id: int
+    verdicts: list[dict[str, Any]]
+    counts: dict[str, int] = field(default_factory=lambda: {ACCEPTED: 0, DUPLICATE: 0, REJECTED: 0})
+
+
+class Ingest:
+    """The gateway's publishing side: one producer, one SDK publisher per department."""
+
+    def __init__(self, settings: Settings, loop: asyncio.AbstractEventLoop) -> None:
+        self.settings = settings
+        self.loop = loop
+        self.producer = make_producer(settings, client_id="fupin-gateway", linger_ms=LINGER_MS)
+        self.publishers = {
+            d: Publisher(settings, d, SOURCE, producer=self.producer, pseudonymize=False) for d in DEPARTMENTS
+        }
+        self.topics = {d: department_topic(settings, d) for d in DEPARTMENTS}
+        self.deadletter_topic = deadletter_topic(settings)
+        self.index = AcceptedIndex(index_path(settings), settings.gateway_index_size)
+        #: event key -> (fingerprint, delivery) of events sent and not yet acknowledged.
+        self.pending: dict[str, tuple[str, Delivery]] = {}
+        self.in_flight = 0
+        self._last_request = 0
+
+    def warm_up(self) -> None:
+        """Fetch every topic's metadata now, so that no request waits for it (blocking the loop)."""
+        for topic in (*self.topics.values(), self.deadletter_topic):
+            if not self.producer.partitions_for(topic):
+                raise RuntimeError(f"topic {topic} does not exist: run 'fupin up' (it creates the topics)")
+
+    def request_id(self) -> int:
+        """Milliseconds since the epoch, unique and increasing within this process."""
+        rid = max(time.time_ns() // 1_000_000, self._last_request + 1)
+        self._last_request = rid
+        return rid
+
+    # -- the events of one request -------------------------------------------------------------------
+    async def publish(self, department: str, items: list[tuple[bytes, Any]]) -> Outcome:
+        if self.in_flight and self.in_flight + len(items) > self.settings.gateway_max_pending:
+            raise Busy(
+                f"the broker is behind: {self.in_flight} events await its acknowledgement "
+                f"(gateway_max_pending {self.settings.gateway_max_pending})"
+            )
+        delivery = Delivery(self.loop)
+        outcome, waits = self._process(department, items, delivery)
+        delivery.seal()
+        self.in_flight += delivery.sent
+        delivery.done.add_done_callback(lambda _: self._settle(delivery))
+        awaited = [delivery.done, *(d.done for d in waits.values())]
+        try:
+            await asyncio.wait_for(asyncio.shield(asyncio.gather(*awaited)), self.settings.gateway_ack_timeout)
+        except TimeoutError:
+            raise Busy(
+                f"the broker did not acknowledge within {self.settings.gateway_ack_timeout:g}s; "
+                "resend the request later (what was acknowledged meanwhile will be a duplicate)",
+                retry_after=max(1, round(self.settings.gateway_ack_timeout)),
+            ) from None
+        if delivery.error:
+            raise DeliveryFailed(f"delivery failed after retries ({delivery.error}); resend the request")
+        for key, fp in waits:
+            if self.index.get(key) != fp:
+                raise DeliveryFailed("a duplicate of this request was being sent by another one that failed; resend")
+        return outcome
+
+    def _process(
+        self, department: str, items: list[tuple[bytes, Any]], delivery: Delivery
+    ) -> tuple[Outcome, dict[tuple[str, str], Delivery]]:
+        rid = self.request_id()
+        verdicts: list[dict[str, Any]] = []
+        outcome = Outcome(rid, verdicts)
+        counts = outcome.counts
+        waits: dict[tuple[str, str], Delivery] = {}
+        seen: dict[str, str] = {}
+        pending, index_get = self.pending, self.index.get
+        publisher = self.publishers[department]
+        for i, (raw, doc) in enumerate(items):
+            hid = doc.get("household_id") if doc is not UNPARSED and type(doc) is dict else None
+            key = hid.encode() if type(hid) is str else None
+            try:
+                env = judge(raw, key, department)
+            except Invalid as exc:
+                self._dead_letter(exc.reason, raw, key, department, i, rid, delivery)
+                verdicts.append(_rejected(doc, exc.reason))
+                counts[REJECTED] += 1
+                continue
+            eid = env["event_id"]
+            ekey = event_key(env["household_id"], eid)
+            fp = fingerprint(env)
+            first = seen.get(ekey)
+            other = None
+            if first is None:
+                held = pending.get(ekey)
+                if held is not None:
+                    first, other = held
+                else:
+                    first = index_get(ekey)
+            if first is None:
+                delivery.add(fut := publisher.submit(env))
+                delivery.entries.append((ekey, fp, fut))
+                pending[ekey] = (fp, delivery)
+                seen[ekey] = fp
+                verdicts.append({"event_id": eid, "verdict": ACCEPTED})
+                counts[ACCEPTED] += 1
+            elif first == fp:
+                if other is not None:
+                    waits[(ekey, fp)] = other
+                verdicts.append({"event_id": eid, "verdict": DUPLICATE})
+                counts[DUPLICATE] += 1
+            else:
+                reason = conflict_reason(eid, first)
+                self._dead_letter(reason, raw, key, department, i, rid, delivery)
+                verdicts.append({"event_id": eid, "verdict": REJECTED, "reason": reason})
+                counts[REJECTED] += 1
+        return outcome, waits
+
+    def _dead_letter(self, reason: str, raw: bytes, key: bytes | None, department: str, index: int,
+                     request_id: int, delivery: Delivery) -> None:  # fmt: skip
+        # Identity in place of (partition, offset): the event's index in its request, the request's id.
+        letter = dead_letter(reason, raw, key, self.topics[department], index, request_id)
+        headers = [(k, SOURCE.encode()) if k == "fupin.source" else (k, v) for k, v in letter.headers]
+        delivery.add(self.producer.send(self.deadletter_topic, key=letter.key, value=letter.value, headers=headers))
+
+    def _settle(self, delivery: Delivery) -> None:
+        """On the loop, once every message of a request is acknowledged or failed: remember the accepted."""
+        self.in_flight -= delivery.sent
+        acked = []
+        pending = self.pending
+        for ekey, fp, fut in delivery.entries:
+            held = pending.get(ekey)
+            if held is not None and held[1] is delivery:
+                del pending[ekey]
+            if fut.exception is None:
+                acked.append((ekey, fp))
+        self.index.add_many(acked)
+
+    def close(self) -> None:
+        self.producer.close()
+        self.index.close()
+
+
+def _rejected(doc: Any, reason: str) -> dict[str, Any]:
+    eid = doc.get("event_id") if type(doc) is dict else None
+    # Echo an event_id only when it is a UUID: never another value of the department's.
+    if type(eid) is not str or not _UUID.fullmatch(eid):
+        eid = None
+    return {"event_id": eid, "verdict": REJECTED, "reason": reason}
