@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import orjson
+
 from fupin import contract
 from fupin.config import Settings
 
@@ -22,6 +24,13 @@ def _dialect_2020(node: Any) -> Any:
     if isinstance(node, list):
         return [_dialect_2020(v) for v in node]
     return node
+
+
+def valid_examples(event_type: str, version: int) -> list[dict[str, Any]]:
+    """The contract's own valid examples of a type and version (``examples/<version>/valid-*.json``)."""
+    department, name = event_type.split(".", 1)
+    folder = contract.SCHEMAS_DIR / department / name / "examples" / str(version)
+    return [orjson.loads(p.read_bytes()) for p in sorted(folder.glob("valid-*.json"))]
 
 
 def component_name(event_type: str, version: int) -> str:
@@ -51,6 +60,8 @@ def _document(max_events: int, max_bytes: int) -> dict[str, Any]:
         for version in versions:
             name = component_name(event_type, version)
             schemas[name] = _dialect_2020(contract.event_schema(event_type, version))
+            if examples := valid_examples(event_type, version):
+                schemas[name]["examples"] = examples
             refs.append({"$ref": f"#/components/schemas/{name}"})
     schemas["Event"] = {
         "description": "A contract envelope (events.md): one of the event types at one of its versions.",
