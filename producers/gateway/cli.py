@@ -26,6 +26,7 @@ def gateway(ctx: click.Context) -> None:
 def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve POST /v1/events, the contract's schemas, /openapi.json and /docs until SIGTERM."""
     from producers.gateway.app import GatewayServer
+    from producers.gateway.ingest import tune_gc
     from producers.gateway.process import remove_record, write_record
 
     settings = settings_from(ctx)
@@ -42,6 +43,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         except Exception as exc:  # the broker or the topics are not there: say so, exit non-zero
             await server.stop()
             raise click.ClickException(f"the gateway could not start: {exc}") from exc
+        tune_gc()
         write_record(settings, url)
         click.echo(f"gateway: {url} (docs {url}/docs)", err=True)
         try:
