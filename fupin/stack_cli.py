@@ -65,6 +65,8 @@ def up(ctx: click.Context, no_warehouse: bool, timeout: float) -> None:
         click.echo(f"warehouse service: pid {wh['pid']} at {wh['url']} (log {wh['log']})")
     else:
         click.echo("warehouse service: not started (--no-warehouse)")
+    if state.get("gateway"):
+        click.echo(f"gateway: pid {state['gateway']['pid']} at {state['gateway']['url']} (log {state['gateway']['log']})")
     click.echo(f"state: {stack.stack_file(settings)}")
     if settings.broker_bootstrap:
         click.echo(

@@ -7,9 +7,12 @@ letters for the rejected, events on the topic as soon as the answer is there, to
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 
@@ -184,3 +187,27 @@ def test_busy_broker_gets_429_then_duplicates(tmp_path, settings):
         os.kill(proc.pid, signal.SIGCONT)
         proc.terminate()
         proc.wait(10)
+
+
+def test_started_by_fupin_up_and_found_by_status(tmp_path):
+    """`fupin up` with gateway_port set starts it; `status --json` names its URL; `down` stops it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FUPIN_")}
+    env.update(FUPIN_DATA_DIR=str(tmp_path / "data"), FUPIN_GATEWAY_PORT="0")
+
+    def fupin(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "fupin.cli", *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    try:
+        up = fupin("up", "--no-warehouse")
+        assert up.returncode == 0, up.stderr
+        report = json.loads(fupin("status", "--json").stdout)
+        url = report["gateway_url"]
+        assert url and f"at {url}" in up.stdout
+        token = fupin("gateway", "token", "create", "--role", "department:civil_affairs").stdout.strip()
+        status, _, answer = post(url, orjson.dumps(dibao(1)), token)
+        assert status == 200 and answer["accepted"] == 1
+    finally:
+        down = fupin("down", "--timeout", "10")
+    assert "gateway pid" in down.stdout and "stopped" in down.stdout
+    assert not (tmp_path / "data" / "gateway.json").exists()
