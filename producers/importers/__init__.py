@@ -170,9 +170,11 @@ def broker_incarnation(settings: Settings) -> str:
     from fupin.stack import bootstrap, read_state
 
     incarnation = bootstrap(settings)
-    state = read_state(settings) if not settings.broker_bootstrap else None
-    if state:
-        incarnation += f"#{state.get('broker', {}).get('pid')}"
+    state = read_state(settings)
+    # Also when the address is given (the processes `fupin up` starts get it): the same port may
+    # serve a new, empty broker after a restart.
+    if state and state.get("broker", {}).get("bootstrap") == incarnation:
+        incarnation += f"#{state['broker'].get('pid')}"
     return incarnation
 
 
