@@ -211,3 +211,19 @@ def test_started_by_fupin_up_and_found_by_status(tmp_path):
         down = fupin("down", "--timeout", "10")
     assert "gateway pid" in down.stdout and "stopped" in down.stdout
     assert not (tmp_path / "data" / "gateway.json").exists()
+
+
+def test_an_event_larger_than_the_broker_takes_is_rejected(broker_settings):
+    """A valid household of 9,000 members is past the producer's 1 MB a message: rejected, no 500."""
+    members = [{"person_id": f"P{i:032x}", "relation": "child", "birth_date": "2001-01-01", "sex": "F",
+                "labour_capacity": "normal"} for i in range(9000)]
+    huge = {**dibao(30), "event_type": "poverty_office.household_registered", "department": "poverty_office",
+            "payload": {"year_identified": 2015, "poverty_causes": ["disability"], "members": members}}
+    small = {**huge, "event_id": str(uuid.uuid4()), "payload": {**huge["payload"], "members": members[:2]}}
+    with running_gateway(broker_settings) as url:
+        token = token_for(broker_settings, "department:poverty_office")
+        status, _, answer = post(url, orjson.dumps([huge, small]), token)
+        assert status == 200, answer
+        assert [e["verdict"] for e in answer["events"]] == ["rejected", "accepted"]
+        assert "the broker takes at most" in answer["events"][0]["reason"]
+        assert orjson.loads(get(url, "/health")[2])["in_flight"] == 0
