@@ -179,7 +179,9 @@ def main() -> None:
             publish_cpu.append(cpu)
             path.unlink()
         singles = envelopes(settings, int(SINGLE_RATE * SINGLE_SECONDS))
+        c = cpu_seconds(gateway.pid)
         latencies = sorted(asyncio.run(single(url, token, singles)))
+        single_cpu = (cpu_seconds(gateway.pid) - c) / len(singles)
         gw, pub = max(gateway_rates), max(publish_rates)
         p50 = latencies[len(latencies) // 2] * 1000
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
@@ -194,6 +196,8 @@ def main() -> None:
         print(f"ratio: {gw / pub:.2f}  (gateway / fupin publish, target >= 0.6)")
         print(f"single-event POSTs at {SINGLE_RATE}/s for {SINGLE_SECONDS:g}s: p50 {p50:.1f} ms, p99 {p99:.1f} ms"
               "  target p99 <= 25 ms")
+        print(f"  CPU per single-event request in the gateway process: {single_cpu * 1e6:.0f} us "
+              f"({single_cpu * SINGLE_RATE * 100:.0f}% of one core at {SINGLE_RATE}/s)")
     finally:
         if gateway is not None:
             gateway.terminate()
