@@ -114,7 +114,7 @@ def make_app(settings: Settings, store: TokenStore | None = None) -> web.Applica
     async def get_schema(request: web.Request) -> web.Response:
         event_type, version = request.match_info["event_type"], request.match_info["version"]
         versions = contract.EVENT_TYPES.get(event_type, ())
-        if not version.isascii() or not version.isdigit() or int(version) not in versions:
+        if not (version.isascii() and version.isdigit() and len(version) < 10) or int(version) not in versions:
             known = f"versions {', '.join(map(str, versions))}" if versions else "no such event type"
             return _error(404, f"no schema for {event_type[:80]!r} version {version[:20]!r} ({known})")
         return _json(contract.event_schema(event_type, int(version)))

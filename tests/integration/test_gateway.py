@@ -145,6 +145,7 @@ def test_schemas_openapi_and_docs(gateway):
     assert status == 200 and orjson.loads(body)["properties"]["event_type"]["const"] == "civil_affairs.dibao_enrolled"
     assert get(url, "/v1/schemas/civil_affairs.dibao_enrolled/7")[0] == 404
     assert get(url, "/v1/schemas/nothing.here/1")[0] == 404
+    assert get(url, "/v1/schemas/civil_affairs.dibao_enrolled/" + "9" * 5000)[0] in (404, 414)
     status, _, body = get(url, "/openapi.json")
     doc = orjson.loads(body)
     assert doc["openapi"] == "3.1.0" and "civil_affairs.dibao_enrolled.v1" in doc["components"]["schemas"]
