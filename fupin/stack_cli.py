@@ -170,6 +170,8 @@ def _render(report: dict[str, Any]) -> str:
     else:
         lines.append(f"warehouse service: pid {wh['pid']} at {wh['url']}")
         lines.extend(_render_health(wh["health"]))
+    if report.get("gateway_url"):
+        lines.append(f"gateway: {report['gateway_url']}")
     lines.append("running" if report["running"] else f"not running properly: {report['problem']}")
     return "\n".join(lines)
 
