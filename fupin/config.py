@@ -65,6 +65,8 @@ class Settings:
     gateway_ack_timeout: float = 10.0
     #: Accepted (household_id, event_id)s remembered for duplicates, per broker life.
     gateway_index_size: int = 1_000_000
+    #: Processes that judge large requests beside the event loop (0: all in the loop).
+    gateway_workers: int = 1
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     # -- derived paths -------------------------------------------------------------------------
@@ -152,6 +154,8 @@ def _check(s: Settings) -> None:
     for name in ("gateway_max_bytes", "gateway_max_pending", "gateway_index_size"):
         if getattr(s, name) < 1:
             raise SettingsError(f"setting '{name}' must be at least 1")
+    if s.gateway_workers < 0:
+        raise SettingsError("setting 'gateway_workers' must be 0 or more")
     if s.gateway_ack_timeout <= 0:
         raise SettingsError("setting 'gateway_ack_timeout' must be more than 0 seconds")
     if s.mode == "server":

@@ -18,8 +18,8 @@ from aiohttp import web
 
 from fupin import contract
 from fupin.config import Settings
-from producers.gateway import body as bodies
 from producers.gateway.auth import AuthError, FileTokenStore, TokenStore, authorize, tokens_file
+from producers.gateway.body import BodyError
 from producers.gateway.ingest import Busy, DeliveryFailed, Ingest
 from producers.gateway.openapi import document
 
@@ -69,7 +69,7 @@ def make_app(settings: Settings, store: TokenStore | None = None) -> web.Applica
     store = store or FileTokenStore(tokens_file(settings))
     app = web.Application(client_max_size=settings.gateway_max_bytes, middlewares=[json_errors])
     openapi = orjson.dumps(document(settings))
-    max_bytes, max_events = settings.gateway_max_bytes, settings.gateway_max_events
+    max_bytes = settings.gateway_max_bytes
 
     async def startup(app: web.Application) -> None:
         ingest = Ingest(settings, asyncio.get_running_loop())
@@ -93,11 +93,9 @@ def make_app(settings: Settings, store: TokenStore | None = None) -> web.Applica
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"the body is larger than {max_bytes} bytes (gateway_max_bytes)")
         try:
-            items = bodies.split(raw, request.headers.get("Content-Type", ""), max_events)
-        except bodies.BodyError as exc:
+            outcome = await request.app[INGEST].publish(department, raw, request.headers.get("Content-Type", ""))
+        except BodyError as exc:
             return _error(exc.status, exc.reason)
-        try:
-            outcome = await request.app[INGEST].publish(department, items)
         except Busy as exc:
             return _error(429, exc.reason, {"Retry-After": str(exc.retry_after)})
         except DeliveryFailed as exc:

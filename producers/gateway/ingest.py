@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import re
+import multiprocessing
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +31,10 @@ from kafka.errors import KafkaError, MessageSizeTooLargeError
 
 from fupin.config import Settings
 from fupin.topics import DEPARTMENTS, deadletter_topic, department_topic
-from fupin.validity import Invalid, conflict_reason, fingerprint, judge
-from producers.gateway.body import UNPARSED
-from producers.gateway.index import AcceptedIndex, event_key, index_path
+from fupin.validity import conflict_reason
+from producers.gateway.body import BodyError
+from producers.gateway.index import AcceptedIndex, index_path
+from producers.gateway.judging import Judged, judge_body, ready
 from producers.sdk import Publisher, make_producer
 from streams.deadletter import dead_letter
 
@@ -42,7 +44,8 @@ SOURCE = "gateway"
 #: lingering only delays the answer (measured: single-event p50 4.4 ms with 2 ms, 1.2 ms with 0).
 LINGER_MS = 0
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+#: Requests of at least this many bytes are judged in a worker process (about 150 events).
+POOL_MIN_BYTES = 64 * 1024
 
 
 def tune_gc() -> None:
@@ -146,13 +149,19 @@ class Ingest:
         self.topics = {d: department_topic(settings, d) for d in DEPARTMENTS}
         self.deadletter_topic = deadletter_topic(settings)
         self.index = AcceptedIndex(index_path(settings), settings.gateway_index_size)
+        # Spawned, not forked: the producer's threads run in this process already.
+        self.pool = (ProcessPoolExecutor(settings.gateway_workers, mp_context=multiprocessing.get_context("spawn"))
+                     if settings.gateway_workers else None)
         #: event key -> (fingerprint, delivery) of events sent and not yet acknowledged.
         self.pending: dict[str, tuple[str, Delivery]] = {}
         self.in_flight = 0
         self._last_request = 0
 
     def warm_up(self) -> None:
-        """Fetch every topic's metadata now, so that no request waits for it (blocking the loop)."""
+        """Fetch every topic's metadata and start the workers now, so that no request waits for them."""
+        if self.pool is not None:
+            for job in [self.pool.submit(ready) for _ in range(self.settings.gateway_workers)]:
+                job.result(timeout=120)
         for topic in (*self.topics.values(), self.deadletter_topic):
             if not self.producer.partitions_for(topic):
                 raise RuntimeError(f"topic {topic} does not exist: run 'fupin up' (it creates the topics)")
@@ -164,15 +173,22 @@ class Ingest:
         return rid
 
     # -- the events of one request -------------------------------------------------------------------
-    async def publish(self, department: str, items: list[tuple[bytes, Any]]) -> Outcome:
-        if self.in_flight and self.in_flight + len(items) > self.settings.gateway_max_pending:
-            raise Busy(
-                f"the broker is behind: {self.in_flight} events await its acknowledgement "
-                f"(gateway_max_pending {self.settings.gateway_max_pending})"
-            )
+    async def publish(self, department: str, body: bytes, content_type: str) -> Outcome:
+        """Judge, deduplicate and publish a request's events; BodyError, Busy or DeliveryFailed otherwise."""
+        if self.in_flight >= self.settings.gateway_max_pending:
+            raise self._behind()
+        max_events = self.settings.gateway_max_events
+        if self.pool is not None and len(body) >= POOL_MIN_BYTES:
+            judged = await self.loop.run_in_executor(self.pool, judge_body, department, body, content_type, max_events)
+        else:
+            judged = judge_body(department, body, content_type, max_events)
+        if isinstance(judged, tuple):
+            raise BodyError(*judged)
+        if self.in_flight and self.in_flight + len(judged) > self.settings.gateway_max_pending:
+            raise self._behind()
         delivery = Delivery(self.loop)
         try:
-            outcome, waits = self._process(department, items, delivery)
+            outcome, waits = self._process(department, judged, delivery)
         except KafkaError as exc:  # the producer refused a send (closed, no metadata): nothing half-kept
             log.warning("a request failed while sending: %s", exc)
             raise DeliveryFailed(f"the gateway could not send ({type(exc).__name__}); resend the request") from None
@@ -197,9 +213,14 @@ class Ingest:
                 raise DeliveryFailed("a duplicate of this request was being sent by another one that failed; resend")
         return outcome
 
+    def _behind(self) -> Busy:
+        return Busy(f"the broker is behind: {self.in_flight} events await its acknowledgement "
+                    f"(gateway_max_pending {self.settings.gateway_max_pending})")
+
     def _process(
-        self, department: str, items: list[tuple[bytes, Any]], delivery: Delivery
+        self, department: str, judged: list[Judged], delivery: Delivery
     ) -> tuple[Outcome, dict[tuple[str, str], Delivery]]:
+        """The duplicate rule and the sends, on the loop (the state's one thread)."""
         rid = self.request_id()
         verdicts: list[dict[str, Any]] = []
         outcome = Outcome(rid, verdicts)
@@ -207,20 +228,13 @@ class Ingest:
         waits: dict[tuple[str, str], Delivery] = {}
         seen: dict[str, str] = {}
         pending, index_get = self.pending, self.index.get
-        publisher = self.publishers[department]
-        for i, (raw, doc) in enumerate(items):
-            hid = doc.get("household_id") if doc is not UNPARSED and type(doc) is dict else None
-            key = hid.encode() if type(hid) is str else None
-            try:
-                env = judge(raw, key, department)
-            except Invalid as exc:
-                self._dead_letter(exc.reason, raw, key, department, i, rid, delivery)
-                verdicts.append(_rejected(doc, exc.reason))
+        submit = self.publishers[department].submit_value
+        for i, (raw, key, ekey, eid, fp, value, reason) in enumerate(judged):
+            if reason is not None:
+                self._dead_letter(reason, raw, key, department, i, rid, delivery)
+                verdicts.append({"event_id": eid, "verdict": REJECTED, "reason": reason})
                 counts[REJECTED] += 1
                 continue
-            eid = env["event_id"]
-            ekey = event_key(env["household_id"], eid)
-            fp = fingerprint(env)
             first = seen.get(ekey)
             other = None
             if first is None:
@@ -231,11 +245,11 @@ class Ingest:
                     first = index_get(ekey)
             if first is None:
                 try:
-                    fut = publisher.submit(env)
+                    fut = submit(key, value)
                 except MessageSizeTooLargeError:
-                    reason = (f"the event is {len(raw)} bytes; the broker takes at most "
+                    reason = (f"the event is {len(value)} bytes; the broker takes at most "
                               f"{self.producer.config['max_request_size']} bytes a message")
-                    self._dead_letter(reason, raw, key, department, i, rid, delivery)
+                    self._dead_letter(reason, value if raw is None else raw, key, department, i, rid, delivery)
                     verdicts.append({"event_id": eid, "verdict": REJECTED, "reason": reason})
                     counts[REJECTED] += 1
                     continue
@@ -252,7 +266,7 @@ class Ingest:
                 counts[DUPLICATE] += 1
             else:
                 reason = conflict_reason(eid, first)
-                self._dead_letter(reason, raw, key, department, i, rid, delivery)
+                self._dead_letter(reason, value if raw is None else raw, key, department, i, rid, delivery)
                 verdicts.append({"event_id": eid, "verdict": REJECTED, "reason": reason})
                 counts[REJECTED] += 1
         return outcome, waits
@@ -284,13 +298,7 @@ class Ingest:
         self.index.add_many(acked)
 
     def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
         self.producer.close()
         self.index.close()
-
-
-def _rejected(doc: Any, reason: str) -> dict[str, Any]:
-    eid = doc.get("event_id") if type(doc) is dict else None
-    # Echo an event_id only when it is a UUID: never another value of the department's.
-    if type(eid) is not str or not _UUID.fullmatch(eid):
-        eid = None
-    return {"event_id": eid, "verdict": REJECTED, "reason": reason}
