@@ -1,8 +1,8 @@
 """One request's events: judged, deduplicated, published, dead-lettered; answered once acknowledged.
 
-Per event, in order: the one judgement (:func:`fupin.validity.judge`, with the token's department
-as the topic's and the envelope's own ``household_id`` as the key, since HTTP has no Kafka key),
-then the duplicate rule on (household_id, event_id): the same fingerprint already accepted is
+Per event, in order: the one judgement (:mod:`.judging`, in a worker process for a large request:
+:func:`fupin.validity.judge` with the token's department as the topic's and the envelope's own
+``household_id`` as the key, since HTTP has no Kafka key), then, on the event loop, the duplicate rule on (household_id, event_id): the same fingerprint already accepted is
 ``duplicate``, another fingerprint is ``rejected`` with :func:`fupin.validity.conflict_reason`.
 Accepted events go through the SDK's publisher (idempotent producer, acks=all, key =
 household_id); a rejected event goes to the dead-letter topic, redacted, with source ``gateway``.
