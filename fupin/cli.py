@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("fupin.stack_cli:status", "Report the broker, topics and warehouse."),
     "demo": ("fupin.demo:demo", "Run the whole platform end to end on the embedded stack."),
     "publish": ("producers.cli:publish", "Publish a department's file (CSV, JSONL, XLSX) to its topic."),
+    "gateway": ("producers.gateway.cli:gateway", "HTTP gateway: departments POST events; tokens."),
     "simulate": ("producers.cli:simulate", "Write (or publish) a synthetic county's department files."),
     "reference": ("producers.cli:reference", "Reference data: regions, population, lines."),
     "stream": ("streams.cli:stream", "Run a stream worker: household status and alerts."),

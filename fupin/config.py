@@ -55,6 +55,21 @@ class Settings:
     medical_burden_amount: float = 20000.0
     #: Dead-letter share above which the data-quality checkpoint fails.
     deadletter_max_share: float = 0.05
+    #: HTTP gateway (producers/gateway): `fupin up` starts it when gateway_port is set (0 = any free port).
+    gateway_port: int | None = None
+    #: Address it listens on; loopback unless departments reach it from other machines.
+    gateway_host: str = "127.0.0.1"
+    #: Largest request: events and bytes (past either: HTTP 413).
+    gateway_max_events: int = 10_000
+    gateway_max_bytes: int = 16 * 1024 * 1024
+    #: Events sent but not yet acknowledged by the broker beyond which a request gets 429.
+    gateway_max_pending: int = 100_000
+    #: Seconds a request waits for the broker's acknowledgements before 429 (resend later).
+    gateway_ack_timeout: float = 10.0
+    #: Accepted (household_id, event_id)s remembered for duplicates, per broker life.
+    gateway_index_size: int = 1_000_000
+    #: Processes that judge large requests beside the event loop (0: all in the loop).
+    gateway_workers: int = 1
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     # -- derived paths -------------------------------------------------------------------------
@@ -134,6 +149,18 @@ def _check(s: Settings) -> None:
         raise SettingsError("setting 'broker_port' must be a port number (0 = any free port)")
     if not (0 <= s.service_port < 65536):
         raise SettingsError("setting 'service_port' must be a port number (0 = any free port)")
+    if s.gateway_port is not None and not (0 <= s.gateway_port < 65536):
+        raise SettingsError("setting 'gateway_port' must be a port number (0 = any free port)")
+    # A dead letter from the gateway names the event's index in its request as its partition (Int32).
+    if not (1 <= s.gateway_max_events <= 2**31 - 1):
+        raise SettingsError("setting 'gateway_max_events' must be between 1 and 2147483647")
+    for name in ("gateway_max_bytes", "gateway_max_pending", "gateway_index_size"):
+        if getattr(s, name) < 1:
+            raise SettingsError(f"setting '{name}' must be at least 1")
+    if s.gateway_workers < 0:
+        raise SettingsError("setting 'gateway_workers' must be 0 or more")
+    if s.gateway_ack_timeout <= 0:
+        raise SettingsError("setting 'gateway_ack_timeout' must be more than 0 seconds")
     if s.mode == "server":
         s.require("broker_bootstrap")
         s.require("clickhouse_host")

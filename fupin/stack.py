@@ -309,7 +309,13 @@ def start_stack(settings: Settings, warehouse: bool = True, timeout: float = 60.
         if warehouse:
             state["warehouse"] = start_warehouse(settings, bootstrap_servers, logs / "warehouse.log", timeout)
             write_state(settings, state)
+        from producers.gateway.process import start_gateway
+
+        state["gateway"] = start_gateway(settings, bootstrap_servers, logs / "gateway.log", timeout)
+        write_state(settings, state)
     except BaseException:
+        if (state.get("warehouse") or {}).get("pid"):
+            stop_process(state["warehouse"]["pid"], WAREHOUSE_MARK, timeout=10.0)
         stop_process(proc.pid, BROKER_MARK, timeout=10.0)
         stack_file(settings).unlink(missing_ok=True)
         raise
@@ -357,6 +363,9 @@ def stop_stack(settings: Settings, timeout: float = 10.0) -> list[str]:
         else:
             path.unlink(missing_ok=True)  # left by a worker that died
     done += stop_processes(workers, timeout)
+    from producers.gateway.process import stop_gateway
+
+    done += stop_gateway(state, timeout)  # it publishes into the broker, as the workers do
     services = []
     recorded = (state.get("warehouse") or {}).get("pid")
     if recorded:
@@ -428,7 +437,8 @@ def start_worker(settings: Settings, info: dict[str, Any], timeout: float = 60.0
 
 
 def heal_stack(settings: Settings, warehouse: bool = True, timeout: float = 60.0) -> list[str]:
-    """The broker runs: start what is missing or dead (topics, the warehouse service, stream workers).
+    """The broker runs: start what is missing or dead (topics, the warehouse service, the gateway when
+    configured, stream workers).
 
     What runs is left alone: a warehouse service started by hand is adopted into stack.json.
     The caller holds :func:`stack_lock`. Returns what was done (empty: nothing was needed).
@@ -464,6 +474,15 @@ def heal_stack(settings: Settings, warehouse: bool = True, timeout: float = 60.0
             write_state(settings, state)
             wh = state["warehouse"]
             done.append(f"warehouse service: pid {wh['pid']} at {wh['url']} started{was}")
+    from producers.gateway.process import MARK as GATEWAY_MARK
+    from producers.gateway.process import start_gateway
+
+    gateway = state.get("gateway") or {}
+    if settings.gateway_port is not None and not process_matches(gateway.get("pid"), GATEWAY_MARK):
+        state["gateway"] = start_gateway(settings, broker["bootstrap"], log_dir(settings) / "gateway.log", timeout)
+        write_state(settings, state)
+        was = f" (pid {gateway['pid']} was gone)" if gateway.get("pid") else ""
+        done.append(f"gateway: pid {state['gateway']['pid']} at {state['gateway']['url']} started{was}")
     for info in dead_workers(settings):
         started = start_worker(settings, info)
         done.append(
@@ -573,6 +592,9 @@ def embedded_status(settings: Settings) -> dict[str, Any]:
         and c["component"] != "broker"
         and not (c["component"] == "warehouse service" and c["state"] == "dead")
     ]
+    from producers.gateway.process import gateway_url
+
+    report["gateway_url"] = gateway_url(settings)
     report["running"] = not problems
     if problems:
         report["problem"] = "; ".join(problems)

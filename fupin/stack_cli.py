@@ -87,6 +87,8 @@ def up(ctx: click.Context, no_warehouse: bool, timeout: float) -> None:
         click.echo("warehouse service: not started (--no-warehouse)")
     for w in restarted:
         click.echo(f"stream worker {w['worker']}: pid {w['pid']} started again (log {w['log']})")
+    if state.get("gateway"):
+        click.echo(f"gateway: pid {state['gateway']['pid']} at {state['gateway']['url']} (log {state['gateway']['log']})")
     click.echo(f"state: {stack.stack_file(settings)}")
     if settings.broker_bootstrap:
         click.echo(
@@ -194,6 +196,8 @@ def _render(report: dict[str, Any]) -> str:
     if components:
         lines.append("components:")
         lines.extend(_render_component(c) for c in components)
+    if report.get("gateway_url"):
+        lines.append(f"gateway: {report['gateway_url']}")
     lines.append("running" if report["running"] else f"not running properly: {report['problem']}")
     return "\n".join(lines)
 

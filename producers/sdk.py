@@ -193,6 +193,10 @@ def _uuid4() -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:32]}"
 
 
+def _no_pseudonyms(raw: str):  # noqa: ANN202
+    raise IdentityError("this publisher takes pseudonymized envelopes only (it holds no pseudonym key)")
+
+
 def _contract():
     from fupin import contract
 
@@ -225,13 +229,15 @@ class Publisher:
         source_system: str | None = None,
         *,
         producer: Any = None,
+        pseudonymize: bool = True,
     ) -> None:
         self.settings = settings
         self.department = department
         self.topic = department_topic(settings, department)
         self.source_system = source_system or f"{department}-system"
-        self.pseudonyms = Pseudonymizer(settings.require("pseudonym_key"))
-        self._lookup = self.pseudonyms.person
+        # A relay of envelopes pseudonymized at the department's side (the gateway) holds no key.
+        self.pseudonyms = Pseudonymizer(settings.require("pseudonym_key")) if pseudonymize else None
+        self._lookup = self.pseudonyms.person if self.pseudonyms else _no_pseudonyms
         self._validate = _contract().validate
         self._contract_error = _contract().ContractError
         self._producer = producer
@@ -303,7 +309,7 @@ class Publisher:
 
     def _person(self, raw: str, what: str):
         try:
-            return self.pseudonyms.person(raw)
+            return self._lookup(raw)
         except IdentityError as exc:
             raise Rejected(f"{what}: {exc.reason}") from None
 
@@ -370,16 +376,25 @@ class Publisher:
         """Count a rejection found before the SDK saw the event (e.g. an unreadable row)."""
         self._reject(ref, privacy.redact(reason)[0])
 
-    def _send(self, envelope: dict[str, Any], ref: Any) -> None:
-        key = envelope["household_id"].encode()
-        value = _dumps(envelope)
+    def submit(self, envelope: dict[str, Any]):  # noqa: ANN201 - kafka-python's future
+        """Send an envelope already checked and return its delivery future, outside the report.
+
+        For a caller that answers after its own events are acknowledged (the gateway: one answer
+        per request, many requests at once), where one shared report and :meth:`flush` would wait
+        for everyone's.
+        """
+        return self.submit_value(envelope["household_id"].encode(), _dumps(envelope))
+
+    def submit_value(self, key: bytes, value: bytes):  # noqa: ANN201 - kafka-python's future
+        """:meth:`submit` of an envelope already serialized (the gateway judges and serializes elsewhere)."""
         if self._direct is None:
             self._direct = _DirectAppend.attach(self.producer, self.topic) or False
         if self._direct and len(value) < self._direct.max_value:
-            future = self._direct.append(key, value)
-        else:
-            future = self.producer.send(self.topic, key=key, value=value)
-        self._inflight.append((future, envelope["event_id"], ref))
+            return self._direct.append(key, value)
+        return self.producer.send(self.topic, key=key, value=value)
+
+    def _send(self, envelope: dict[str, Any], ref: Any) -> None:
+        self._inflight.append((self.submit(envelope), envelope["event_id"], ref))
         if len(self._inflight) >= _REAP_EVERY:
             self._reap(wait=False)
 

@@ -192,15 +192,22 @@ class Ledger:
         self.ids.update(ids)
 
 
-def ledger_for(settings: Settings, topic: str) -> Ledger:
-    """The ledger of this topic on this broker: a restarted (memory-only) broker starts a new one."""
+def broker_incarnation(settings: Settings) -> str:
+    """Which broker life this is: its address, and the embedded broker's pid (a restart loses all)."""
     from fupin.stack import bootstrap, read_state
 
     incarnation = bootstrap(settings)
-    state = read_state(settings) if not settings.broker_bootstrap else None
-    if state:
-        incarnation += f"#{state.get('broker', {}).get('pid')}"
-    digest = hashlib.sha256(f"{incarnation}|{topic}".encode()).hexdigest()[:16]
+    state = read_state(settings)
+    # Also when the address is given (the processes `fupin up` starts get it): the same port may
+    # serve a new, empty broker after a restart.
+    if state and state.get("broker", {}).get("bootstrap") == incarnation:
+        incarnation += f"#{state['broker'].get('pid')}"
+    return incarnation
+
+
+def ledger_for(settings: Settings, topic: str) -> Ledger:
+    """The ledger of this topic on this broker: a restarted (memory-only) broker starts a new one."""
+    digest = hashlib.sha256(f"{broker_incarnation(settings)}|{topic}".encode()).hexdigest()[:16]
     return Ledger(Path(settings.data_dir) / "producers" / "ledger" / f"{topic}.{digest}.ids")
 
 
