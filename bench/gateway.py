@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp  # noqa: E402
 import orjson  # noqa: E402
 
+from fupin.auth import create_token  # noqa: E402
 from fupin.broker import create_topics, free_port, start_broker  # noqa: E402
 from fupin.config import load_settings  # noqa: E402
 from fupin.topics import all_topics  # noqa: E402
-from producers.gateway.auth import FileTokenStore, tokens_file  # noqa: E402
 from producers.identity import make_resident_id  # noqa: E402
 from producers.importers import import_file  # noqa: E402
 from producers.sdk import Publisher  # noqa: E402
@@ -170,7 +170,7 @@ def main() -> None:
         settings = load_settings(data_dir=str(tmp / "data"), broker_bootstrap=f"127.0.0.1:{port}",
                                  pseudonym_key="bench-key")
         create_topics(settings.broker_bootstrap, all_topics(settings), settings.topic_partitions)
-        token = FileTokenStore(tokens_file(settings)).add(f"department:{DEPARTMENT}")
+        token = create_token(settings, f"department:{DEPARTMENT}")[1]
         gateway, url = start_gateway(settings, tmp)
         gateway_rates, publish_rates, gateway_cpu, publish_cpu = [], [], [], []
         size = 0

@@ -18,7 +18,7 @@ from aiohttp import web
 
 from fupin import contract
 from fupin.config import Settings
-from producers.gateway.auth import AuthError, FileTokenStore, TokenStore, authorize, tokens_file
+from producers.gateway.auth import AuthError, authorize
 from producers.gateway.body import BodyError
 from producers.gateway.ingest import Busy, DeliveryFailed, Ingest
 from producers.gateway.openapi import document
@@ -65,8 +65,7 @@ async def json_errors(request: web.Request, handler):  # noqa: ANN001, ANN201
         return _error(exc.status, exc.reason or "error", headers)
 
 
-def make_app(settings: Settings, store: TokenStore | None = None) -> web.Application:
-    store = store or FileTokenStore(tokens_file(settings))
+def make_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.gateway_max_bytes, middlewares=[json_errors])
     openapi = orjson.dumps(document(settings))
     max_bytes = settings.gateway_max_bytes
@@ -82,10 +81,10 @@ def make_app(settings: Settings, store: TokenStore | None = None) -> web.Applica
 
     async def post_events(request: web.Request) -> web.Response:
         try:
-            department = authorize(request.headers.get("Authorization"), store)
+            department = authorize(settings, request.headers.get("Authorization"))
         except AuthError as exc:
             headers = {"WWW-Authenticate": 'Bearer realm="fupin"'} if exc.status == 401 else None
-            return _error(exc.status, exc.reason, headers)
+            return _error(exc.status, str(exc), headers)
         if request.content_length is not None and request.content_length > max_bytes:
             return _error(413, f"the body has {request.content_length} bytes; at most {max_bytes} (gateway_max_bytes)")
         try:
@@ -153,12 +152,11 @@ def make_app(settings: Settings, store: TokenStore | None = None) -> web.Applica
 class GatewayServer:
     """The gateway on a host and port (0 = any free one), for ``fupin gateway`` and the tests."""
 
-    def __init__(self, settings: Settings, host: str | None = None, port: int | None = None,
-                 store: TokenStore | None = None) -> None:  # fmt: skip
+    def __init__(self, settings: Settings, host: str | None = None, port: int | None = None) -> None:
         self.settings = settings
         self.host = host or settings.gateway_host
         self.port = port if port is not None else (settings.gateway_port or 0)
-        self.app = make_app(settings, store)
+        self.app = make_app(settings)
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> str:

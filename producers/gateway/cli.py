@@ -1,4 +1,4 @@
-"""`fupin gateway`: serve the HTTP gateway; `fupin gateway token create`: a department's token."""
+"""`fupin gateway`: serve the HTTP gateway (tokens: `fupin token create --role department:<name>`)."""
 
 from __future__ import annotations
 
@@ -53,22 +53,3 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
             await server.stop()
 
     asyncio.run(run())
-
-
-@gateway.group()
-def token() -> None:
-    """Department tokens (stored hashed under the data dir until the security module lands)."""
-
-
-@token.command("create")
-@click.option("--role", required=True, help="department:<name>, e.g. department:civil_affairs")
-@click.pass_context
-def token_create(ctx: click.Context, role: str) -> None:
-    """Create a token with ROLE and print it once (only its sha256 is kept)."""
-    from producers.gateway.auth import FileTokenStore, check_role, tokens_file
-
-    try:
-        check_role(role)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--role") from None
-    click.echo(FileTokenStore(tokens_file(settings_from(ctx))).add(role))

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import orjson
 from kafka import KafkaConsumer, TopicPartition
 
+from fupin.auth import create_token
 from producers.gateway.app import GatewayServer
-from producers.gateway.auth import FileTokenStore, tokens_file
 
 
 @contextlib.contextmanager
@@ -52,7 +52,7 @@ def running_gateway(settings) -> Iterator[str]:
 
 
 def token_for(settings, role: str) -> str:
-    return FileTokenStore(tokens_file(settings)).add(role)
+    return create_token(settings, role)[1]
 
 
 def post(url: str, body: bytes, token: str | None, content_type: str = "application/json",

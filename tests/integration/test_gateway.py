@@ -20,6 +20,7 @@ import orjson
 import pytest
 from gateway_support import dibao, get, post, read_topic, running_gateway, token_for
 
+from fupin.auth import tokens_file
 from fupin.broker import create_topics, free_port, start_broker
 from fupin.topics import all_topics, deadletter_topic, department_topic
 from streams.deadletter import header_dict
@@ -116,9 +117,9 @@ def test_tokens(gateway, broker_settings):
     status, _, answer = post(url, body, water)
     assert status == 200 and answer["events"][0]["verdict"] == "rejected"
     assert "'water'" in answer["events"][0]["reason"]
-    mode = os.stat(settings.data_dir / "gateway" / "tokens").st_mode & 0o777
-    assert mode == 0o600
-    assert token not in (settings.data_dir / "gateway" / "tokens").read_text()
+    stored = tokens_file(settings)
+    assert os.stat(stored).st_mode & 0o777 == 0o600
+    assert token not in stored.read_text()
 
 
 def test_malformed_and_limits(broker_settings):
@@ -205,7 +206,7 @@ def test_started_by_fupin_up_and_found_by_status(tmp_path):
         report = json.loads(fupin("status", "--json").stdout)
         url = report["gateway_url"]
         assert url and f"at {url}" in up.stdout
-        token = fupin("gateway", "token", "create", "--role", "department:civil_affairs").stdout.strip()
+        token = fupin("token", "create", "--role", "department:civil_affairs").stdout.strip()
         status, _, answer = post(url, orjson.dumps(dibao(1)), token)
         assert status == 200 and answer["accepted"] == 1
     finally:
