@@ -22,7 +22,9 @@ dead-lettered (``dead_letters_latest`` by (topic, partition, offset) identity, e
 of the raw bytes, as sent or redacted), stored (their fresh event id, or for a conflicting
 duplicate its content, in ``events_latest``), or neither (silently lost). A crash is a process of
 the stack that died without being killed; a stall is no progress for ``--stall`` seconds while
-events are pending. Every wait is bounded.
+events are pending (a stack that does not heal, e.g. ``fupin up`` not restarting a dead service or
+a worker ignoring SIGTERM, counts with them); households whose status documents the sink
+dead-lettered are reported as a divergence, not a stall. Every wait is bounded.
 
 The last line sums the experiments compared with the clean run (``E`` does not count the clean
 run itself): ``faults: E experiments, I identical to the clean run, L lost, D duplicated,
@@ -291,6 +293,14 @@ class Stack:
                           "GROUP BY topic, partition", timeout=30)
         return None if rows is None else {(t, int(p)): int(o) for t, p, o in rows}
 
+    def status_dead_letters(self) -> int:
+        """Households whose status documents (the worker's output) the sink dead-lettered."""
+        from fupin.topics import status_topic
+
+        rows = self.query("SELECT uniqExact(JSONExtractString(raw, 'household_id')) FROM dead_letters_latest "
+                          f"WHERE source_topic = '{status_topic(self.settings)}'", timeout=30)
+        return int(rows[0][0]) if rows else 0
+
     def wait_settled(self, events: int, households: int, targets: dict[tuple[str, int], int] | None = None,
                      min_status: int = 0, quiet: float | None = None) -> str:
         """Wait until the store holds ``events`` events, ``households`` households have a status
@@ -310,6 +320,7 @@ class Stack:
             if current is not None and current != last:
                 last, last_change = current, now
             pending: list[str] = []
+            missing_status = 0
             if last is None:
                 pending.append("warehouse unreachable")
             else:
@@ -318,6 +329,7 @@ class Stack:
                     pending.append(f"{c[0]:,}/{events:,} events stored")
                 wanted = c[1] if households == EVERY_HOUSEHOLD else households
                 if c[2] < wanted:
+                    missing_status = wanted - c[2]
                     pending.append(f"{c[2]:,}/{wanted:,} households with a status")
                 if c[3] < min_status:
                     pending.append(f"{c[3]:,}/{min_status:,} status rows")
@@ -329,6 +341,12 @@ class Stack:
             if not pending and now - last_change >= quiet:
                 return "settled"
             if pending and now - last_change >= self.args.stall:
+                refused = self.status_dead_letters() if len(pending) == 1 and missing_status else 0
+                if refused >= missing_status > 0:
+                    # Not a stall: the worker wrote their documents and the sink refused them.
+                    self.incidents.append(Incident("diverged", f"{missing_status:,} households have events but no "
+                                                   f"status: {refused:,} households' status documents were dead-lettered"))
+                    return "settled"
                 self.incidents.append(Incident("stall", f"no progress for {self.args.stall:.0f}s: {'; '.join(pending)}"))
                 return "stalled"
             if now - t0 >= self.args.timeout:
