@@ -29,7 +29,6 @@ RATE = int(os.environ.get("BENCH_RATE", "2000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "15"))
 BATCH = int(os.environ.get("BENCH_BATCH", "20000"))
 #: Decoder processes (0: the sink thread decodes). On the two shared cores here 0 measured best.
-DECODERS = int(os.environ.get("BENCH_DECODERS", "0"))
 #: 0: every event through the Python path (fupin.contract in the sink thread), for comparison.
 FAST = os.environ.get("BENCH_FAST", "1") != "0"
 #: The sink's writer threads (each on its own chdb connection).
@@ -97,7 +96,6 @@ def sink_rate(wh, settings, n: int, broker_pid: int) -> tuple[float, Sink, dict[
         settings.broker_bootstrap,
         batch_size=BATCH,
         batch_seconds=1.0,
-        decoders=DECODERS,
         fast=FAST,
         writers=WRITERS,
     )
@@ -196,7 +194,7 @@ def main() -> None:
         stored = wh.query("SELECT count() FROM events_latest")[0][0]
         share = sink.progress.engine_checked / max(1, sink.progress.rows["events"])
         print(f"sink into chdb:            {rate:,.0f} events/s ({stored:,} rows in events_latest; "
-              f"{share:.1%} checked in chdb; {DECODERS} decoder process(es))")  # fmt: skip
+              f"{share:.1%} checked in chdb)")  # fmt: skip
         print("CPU per event:             " + ", ".join(f"{k} {v:.1f} µs" for k, v in cpu.items()))
         ratio = rate / raw
         print(f"sink/raw ratio:            {ratio:.2f} (target >= 0.7: {'met' if ratio >= 0.7 else 'NOT met'}); "

@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fupin.auth import auth_headers  # noqa: E402
 from fupin.broker import create_topics, free_port, start_broker  # noqa: E402
 from fupin.config import load_settings  # noqa: E402
 from fupin.topics import alerts_topic, all_topics, department_topic, input_topics  # noqa: E402
@@ -145,7 +146,8 @@ def worker_report(data_dir: Path, worker: str) -> dict | None:
     """The worker's counters and timing (from its /alerts page), or None while it cannot answer."""
     try:
         info = json.loads((data_dir / f"stream-{worker}.json").read_text())
-        with urllib.request.urlopen(f"{info['url']}/alerts", timeout=30) as resp:
+        headers = auth_headers(load_settings(data_dir=str(data_dir)))  # the views need a token
+        with urllib.request.urlopen(urllib.request.Request(f"{info['url']}/alerts", headers=headers), timeout=30) as resp:
             body = json.loads(resp.read())
         return {"counters": body["counters"], "timing": body["timing"]}
     except (OSError, ValueError, KeyError):

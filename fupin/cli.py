@@ -32,6 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("fupin.build:build", "dbt build, then the data-quality checkpoint."),
     "check": ("expectations.cli:check", "Run the data-quality checkpoint (Great Expectations)."),
     "indicators": ("fupin.build:indicators", "Print census, assessment or consistency indicators."),
+    "token": ("fupin.token_cli:token", "Create, list and revoke access tokens of the platform's roles."),
+    "privacy": ("fupin.scan:privacy_cli", "Privacy: scan topics, warehouse, logs and files for raw identifiers."),
 }
 
 

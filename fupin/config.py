@@ -38,6 +38,9 @@ class Settings:
     clickhouse_user: str = "default"
     clickhouse_password: str = ""
     clickhouse_database: str = "fupin"
+    #: Read-only ClickHouse user for every read path in server mode (profile readonly=2, pinned limits).
+    clickhouse_reader_user: str | None = None
+    clickhouse_reader_password: str | None = None
     #: chdb data path (embedded mode); default <data_dir>/chdb.
     chdb_path: Path | None = None
     #: Port of the embedded warehouse service's local API; 0 picks a free one.

@@ -75,6 +75,51 @@ def _wait_until_settled(settings, expected_events: int, timeout: float) -> None:
         time.sleep(5)
 
 
+#: The department file whose free text gets raw identifiers typed in, and its columns (simulator).
+PLANT_FILE = "civil_affairs/assistance.csv"
+PLANT_EVERY = 5  # every fifth 低保退出 row
+
+
+def plant_identifiers(path: Path) -> int:
+    """Type raw IDs, names and phones into the 低保 termination reason (终止原因) of some rows.
+
+    As a clerk might: the resident ID, name and phone of the row's own applicant, and an old
+    15-digit ID. The producer must refuse these rows (naming the column) and the rejects file
+    must keep them redacted; the privacy scan at the end proves nothing reached the platform.
+    """
+    import csv
+
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh))
+    header, body = rows[0], rows[1:]
+    col = {name: i for i, name in enumerate(header)}
+    planted = 0
+    terminations = [r for r in body if len(r) == len(header) and r[col["业务类型"]] == "低保退出"]
+    for n, row in enumerate(terminations[::PLANT_EVERY]):
+        rid, name, phone = row[col["身份证号"]], row[col["姓名"]], row[col["联系电话"]]
+        texts = (f"户主{name}（身份证{rid}）死亡", f"{name} 已迁出，联系电话{phone}", f"{name}旧证{rid[:6]}{rid[8:17]}已注销")
+        row[col["终止原因"]] = texts[n % len(texts)]
+        planted += 1
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh, lineterminator="\n").writerows([header, *body])
+    return planted
+
+
+def _privacy_scan(env: dict[str, str], county: Path) -> None:
+    """Run the privacy scan over topics, warehouse and files; the department's own input files,
+    which hold raw IDs by nature, are not the platform's and are left out (their rejects are not)."""
+    manifest = json.loads((county / "manifest.json").read_text())
+    excluded = [str((county / e["file"]).resolve()) for e in manifest["files"]]
+    args = ["privacy", "scan"]
+    for path in excluded:
+        args += ["--exclude", path]
+    proc = _fupin(*args, env=env, check=False, capture=True)
+    lines = proc.stdout.strip().splitlines()
+    click.echo("\n".join(lines[-20:]))
+    if proc.returncode != 0:
+        raise click.ClickException(f"the privacy scan found raw identifiers or could not read everything: {lines[-1:]}")
+
+
 def _report_missed_thresholds(env: dict[str, str], reference_date: str) -> None:
     """Name every threshold of indicators.md (census and assessment) the county misses at the date."""
     click.secho(f"\nThresholds missed at {reference_date}:", bold=True)
@@ -125,6 +170,8 @@ def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to
             raise click.ClickException("the warehouse service did not start (see fupin status)")
         _fupin("simulate", "--households", str(households), "--from", str(year_from), "--to", str(year_to),
                "--seed", str(seed), "--bad-share", str(bad_share), "--out", str(county), env=env)
+        planted = plant_identifiers(county / PLANT_FILE)
+        click.echo(f"  planted raw IDs, names and phones in {planted} 终止原因 cells of {PLANT_FILE}")
         _fupin("reference", "load", str(county / "reference"), env=env)
         for n in range(workers):
             log = open(data_dir / "demo" / f"stream-{n}.log", "w")  # noqa: SIM115 - handed to the child
@@ -146,6 +193,8 @@ def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to
             _fupin("indicators", "--family", family, "--level", "county", "--date", reference_date,
                    "--format", "table", env=env)
         _report_missed_thresholds(env, reference_date)
+        click.secho("\nPrivacy scan (topics, warehouse, logs, files):", bold=True)
+        _privacy_scan(env, county)
         click.echo(f"\nDemo finished in {time.monotonic() - t0:.0f}s.")
         click.echo(f"dbt docs:   {dbt_dir(settings) / 'target' / 'index.html'}")
         click.echo(f"Data Docs:  {(data_dir / 'data_docs' / 'index.html').resolve()}")

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fupin.auth import auth_headers
 from fupin.config import Settings, SettingsError
+from fupin.heartbeat import assess, read_json
 
 
 def stack_file(settings: Settings) -> Path:
@@ -95,6 +98,12 @@ def service_url(settings: Settings) -> str | None:
 
 BROKER_MARK = "tansu"
 WAREHOUSE_MARK = "warehouse"
+WORKER_MARK = "stream"
+
+
+def worker_files(settings: Settings) -> list[Path]:
+    """The stream workers' own pid files (``streams.app.worker_file``), live or left by a dead one."""
+    return sorted(Path(settings.data_dir).glob("stream-*.json"))
 
 
 class StackError(RuntimeError):
@@ -178,8 +187,9 @@ def stop_process(pid: int | None, mark: str, timeout: float = 30.0) -> str:
     return "killed" if not pid_alive(pid) else "still running after SIGKILL"
 
 
-def http_json(url: str, timeout: float = 5.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL we recorded
+def http_json(url: str, timeout: float = 5.0, headers: dict[str, str] | None = None) -> Any:
+    req = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback URL we recorded
         return json.loads(resp.read().decode())
 
 
@@ -235,7 +245,7 @@ def start_warehouse(
             info = None
         if info and info.get("pid") == proc.pid and info.get("url"):
             try:
-                http_json(info["url"].rstrip("/") + "/health", timeout=2.0)
+                http_json(info["url"].rstrip("/") + "/health", timeout=2.0, headers=auth_headers(settings))
                 return {"pid": proc.pid, "url": info["url"], "log": str(log_path)}
             except (OSError, ValueError) as exc:
                 last_error = f"{info['url']}/health: {exc}"
@@ -306,25 +316,160 @@ def start_stack(settings: Settings, warehouse: bool = True, timeout: float = 60.
     return state
 
 
-def stop_stack(settings: Settings, timeout: float = 30.0) -> list[str]:
-    """Stop what stack.json records, warehouse first (it flushes into the broker's topics); says what."""
-    state = read_raw_state(settings)
-    if state is None:
-        return []
+def stop_processes(targets: list[tuple[str, int, str]], timeout: float) -> list[str]:
+    """SIGTERM every (label, pid, mark) at once, SIGKILL what still runs after timeout; says what."""
+    outcomes: dict[int, str] = {}
+    threads = [
+        threading.Thread(target=lambda p=pid, m=mark: outcomes.__setitem__(p, stop_process(p, m, timeout)))
+        for _, pid, mark in targets
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return [f"{label} pid {pid}: {outcomes[pid]}" for label, pid, _ in targets]
+
+
+def live_service_pid(settings: Settings) -> int | None:
+    """The warehouse service that recorded itself in warehouse.json, if it still runs."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        pid = json.loads(service_file(settings).read_text()).get("pid")
+        if process_matches(pid, WAREHOUSE_MARK):
+            return pid
+    return None
+
+
+def stop_stack(settings: Settings, timeout: float = 10.0) -> list[str]:
+    """Stop every process of the stack that can be found; says what.
+
+    Stream workers first (they write into the broker), by their own pid files; then the
+    warehouse service(s) (the one stack.json records and one restarted by hand, which records
+    itself in warehouse.json; the sink flushes into the warehouse); the broker last.
+    """
+    state = read_raw_state(settings) or {}
     done: list[str] = []
-    wh = state.get("warehouse") or {}
-    if wh.get("pid"):
-        outcome = stop_process(wh["pid"], WAREHOUSE_MARK, timeout)
-        done.append(f"warehouse service pid {wh['pid']}: {outcome}")
-        with contextlib.suppress(OSError, ValueError):
-            info = json.loads(service_file(settings).read_text())
-            if info.get("pid") == wh["pid"] and not pid_alive(wh["pid"]):
-                service_file(settings).unlink()
+    workers = []
+    for path in worker_files(settings):
+        info = read_json(path) or {}
+        pid = info.get("pid")
+        if process_matches(pid, WORKER_MARK):
+            workers.append((f"stream worker {info.get('worker', path.stem)}", pid, WORKER_MARK))
+        else:
+            path.unlink(missing_ok=True)  # left by a worker that died
+    done += stop_processes(workers, timeout)
+    services = []
+    recorded = (state.get("warehouse") or {}).get("pid")
+    if recorded:
+        services.append(("warehouse service", recorded, WAREHOUSE_MARK))
+    by_hand = live_service_pid(settings)
+    if by_hand and by_hand != recorded:
+        services.append(("warehouse service (not started by 'fupin up')", by_hand, WAREHOUSE_MARK))
+    done += stop_processes(services, timeout)
+    info = read_json(service_file(settings)) or {}
+    if not pid_alive(info.get("pid")):
+        service_file(settings).unlink(missing_ok=True)
+    for path in worker_files(settings):
+        if not pid_alive((read_json(path) or {}).get("pid")):
+            path.unlink(missing_ok=True)
     broker = state.get("broker") or {}
     if broker.get("pid"):
         outcome = stop_process(broker["pid"], BROKER_MARK, timeout)
         done.append(f"broker pid {broker['pid']} on {broker.get('bootstrap')}: {outcome}")
     stack_file(settings).unlink(missing_ok=True)
+    return done
+
+
+# -- healing -----------------------------------------------------------------------------------
+
+
+def dead_workers(settings: Settings) -> list[dict[str, Any]]:
+    """Pid files of stream workers whose process is gone (killed, not stopped: a clean stop removes it)."""
+    dead = []
+    for path in worker_files(settings):
+        info = read_json(path)
+        if info is not None and not process_matches(info.get("pid"), WORKER_MARK):
+            dead.append({**info, "path": str(path)})
+    return dead
+
+
+def start_worker(settings: Settings, info: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
+    """Start a stream worker again as it was started (its recorded arguments), detached.
+
+    Waits until it records itself (its pid file with its new pid); StackError if it exits first.
+    """
+    name = str(info.get("worker") or "1")
+    argv = info.get("argv") or ["stream", "--worker", name]
+    logs = log_dir(settings)
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"stream-{name}.log"
+    env = dict(os.environ)
+    env["FUPIN_DATA_DIR"] = str(Path(settings.data_dir).resolve())
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fupin.cli", *argv],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+    path = Path(info.get("path") or Path(settings.data_dir) / f"stream-{name}.json")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(
+                f"stream worker {name} exited with code {proc.returncode} at start; "
+                f"{log_path} ends with:\n{log_tail(log_path)}"
+            )
+        if (read_json(path) or {}).get("pid") == proc.pid:
+            return {"worker": name, "pid": proc.pid, "log": str(log_path)}
+        time.sleep(0.2)
+    return {"worker": name, "pid": proc.pid, "log": str(log_path), "note": "not recorded itself yet"}
+
+
+def heal_stack(settings: Settings, warehouse: bool = True, timeout: float = 60.0) -> list[str]:
+    """The broker runs: start what is missing or dead (topics, the warehouse service, stream workers).
+
+    What runs is left alone: a warehouse service started by hand is adopted into stack.json.
+    The caller holds :func:`stack_lock`. Returns what was done (empty: nothing was needed).
+    """
+    from fupin.broker import create_topics
+    from fupin.topics import all_topics
+
+    state = read_raw_state(settings)
+    assert state is not None
+    done: list[str] = []
+    broker = state["broker"]
+    try:
+        created = create_topics(broker["bootstrap"], all_topics(settings), settings.topic_partitions)
+    except Exception as exc:  # kafka-python raises many kinds; all mean the same here
+        raise StackError(f"could not create the topics on {broker['bootstrap']}: {exc}") from exc
+    if created:
+        done.append(f"topics: {len(created)} missing, created")
+    if warehouse:
+        recorded = state.get("warehouse") or {}
+        live = live_service_pid(settings)
+        if process_matches(recorded.get("pid"), WAREHOUSE_MARK):
+            pass  # runs (perhaps still starting): left alone
+        elif live:
+            info = read_json(service_file(settings)) or {}
+            state["warehouse"] = {"pid": live, "url": info.get("url"), "log": recorded.get("log")}
+            write_state(settings, state)
+            done.append(f"warehouse service: pid {live} at {info.get('url')} runs (adopted)")
+        elif not live:
+            was = f" (pid {recorded['pid']} was gone)" if recorded.get("pid") else ""
+            state["warehouse"] = start_warehouse(
+                settings, broker["bootstrap"], log_dir(settings) / "warehouse.log", timeout
+            )
+            write_state(settings, state)
+            wh = state["warehouse"]
+            done.append(f"warehouse service: pid {wh['pid']} at {wh['url']} started{was}")
+    for info in dead_workers(settings):
+        started = start_worker(settings, info)
+        done.append(
+            f"stream worker {started['worker']}: pid {started['pid']} started (pid {info.get('pid')} was gone; "
+            f"log {started['log']})"
+        )
     return done
 
 
@@ -397,22 +542,115 @@ def embedded_status(settings: Settings) -> dict[str, Any]:
         elif topics["missing"]:
             problems.append(f"missing topics: {', '.join(topics['missing'])}")
     wh = state.get("warehouse")
+    live = live_service_pid(settings)
+    if live and (not wh or live != wh.get("pid")):
+        # Restarted by hand (not recorded in stack.json): the live one is the warehouse service.
+        info = read_json(service_file(settings)) or {}
+        wh = {"pid": live, "url": info.get("url"), "not_started_by_up": True}
     if wh:
         wh = dict(wh)
         wh["alive"] = process_matches(wh.get("pid"), WAREHOUSE_MARK)
         if wh["alive"]:
             try:
-                wh["health"] = http_json(wh["url"].rstrip("/") + "/health", timeout=10.0)
+                wh["health"] = http_json(
+                    wh["url"].rstrip("/") + "/health", timeout=10.0, headers=auth_headers(settings)
+                )
             except (OSError, ValueError) as exc:
                 wh["error"] = str(exc)
                 problems.append(f"warehouse service at {wh['url']} does not answer: {exc}")
         else:
             problems.append(f"warehouse service pid {wh.get('pid')} is gone")
     report["warehouse"] = wh
+    report["components"] = components = [_broker_component(broker)]
+    if wh:
+        components += _service_components(settings, wh)
+    components += worker_components(settings)
+    problems += [
+        f"{c['component']}: {c['state']}" + (f" ({c['reason']})" if c["reason"] else "")
+        for c in components
+        # the broker's and a gone service's troubles are said above
+        if c["stuck"]
+        and c["component"] != "broker"
+        and not (c["component"] == "warehouse service" and c["state"] == "dead")
+    ]
     report["running"] = not problems
     if problems:
         report["problem"] = "; ".join(problems)
     return report
+
+
+def _component(name: str, pid: int | None, verdict: tuple[str, str | None, bool], **detail: Any) -> dict:
+    state, reason, stuck = verdict
+    return {"component": name, "pid": pid, "state": state, "reason": reason, "stuck": stuck, **detail}
+
+
+def _broker_component(broker: dict[str, Any]) -> dict[str, Any]:
+    """The broker has no heartbeat of its own (tansu): alive is its process and its port."""
+    if not broker.get("alive"):
+        verdict = ("dead", "the process is gone", True)
+    elif not broker.get("answers"):
+        verdict = ("not responding", f"nothing answers on {broker.get('bootstrap')}", True)
+    else:
+        verdict = ("alive", None, False)
+    return _component("broker", broker.get("pid"), verdict, bootstrap=broker.get("bootstrap"))
+
+
+def _service_components(settings: Settings, wh: dict[str, Any]) -> list[dict[str, Any]]:
+    """The warehouse service and its sink, from the service's pid file (its heartbeat)."""
+    info = read_json(service_file(settings)) or {}
+    if info.get("pid") != wh.get("pid"):
+        info = {}  # the file of another (earlier) service
+    service = _component(
+        "warehouse service",
+        wh.get("pid"),
+        assess(info.get("heartbeat"), wh["alive"], info.get("updated_at")),
+        url=wh.get("url"),
+    )
+    out = [service]
+    sink = info.get("sink")
+    if wh["alive"] and sink:
+        rows = ((wh.get("health") or {}).get("rows")) or {}
+        counts = sink.get("counts") or {}
+        out.append(
+            _component(
+                "sink",
+                wh.get("pid"),
+                assess(sink, True, info.get("updated_at")),
+                pending=sink.get("pending"),
+                last_progress_at=sink.get("last_progress_at"),
+                counts=counts,
+                landed={
+                    t: rows.get(t) for t in ("events", "household_status_history", "alerts", "dead_letters")
+                },
+            )
+        )
+    return out
+
+
+def worker_components(settings: Settings) -> list[dict[str, Any]]:
+    """Every stream worker that left a pid file: alive, lagging, paused (why), dead, …"""
+    out = []
+    for path in worker_files(settings):
+        info = read_json(path)
+        if info is None:
+            continue
+        hb = info.get("heartbeat") or {}
+        out.append(
+            _component(
+                f"stream worker {info.get('worker', path.stem)}",
+                info.get("pid"),
+                assess(
+                    info.get("heartbeat"),
+                    process_matches(info.get("pid"), WORKER_MARK),
+                    info.get("updated_at"),
+                ),
+                url=info.get("url"),
+                pending=hb.get("pending"),
+                last_progress_at=hb.get("last_progress_at"),
+                counts=hb.get("counts") or {},
+            )
+        )
+    return out
 
 
 def server_status(settings: Settings) -> dict[str, Any]:
@@ -461,6 +699,12 @@ def server_status(settings: Settings) -> dict[str, Any]:
         ch["error"] = f"{type(exc).__name__}: {exc}"
         problems.append(f"ClickHouse at {settings.clickhouse_host}:{settings.clickhouse_port}: {ch['error']}")
     report["warehouse"] = ch
+    report["components"] = components = worker_components(settings)
+    problems += [
+        f"{c['component']}: {c['state']}" + (f" ({c['reason']})" if c["reason"] else "")
+        for c in components
+        if c["stuck"]
+    ]
     report["running"] = not problems
     if problems:
         report["problem"] = "; ".join(problems)

@@ -8,12 +8,14 @@ words (or JSON for scripts). In server mode docker compose owns the processes, s
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import click
 
 from fupin import stack
 from fupin.cli import settings_from
+from fupin.heartbeat import read_json
 
 SERVER_NOTE = (
     "server mode (FUPIN_MODE=server): Kafka, ClickHouse and the platform's services are managed by "
@@ -43,12 +45,24 @@ def up(ctx: click.Context, no_warehouse: bool, timeout: float) -> None:
     with stack.stack_lock(settings):
         running = stack.read_state(settings)
         if running and stack.process_matches(running["broker"]["pid"], stack.BROKER_MARK):
+            # The broker runs: start whatever else is missing or dead, leave what runs.
             broker = running["broker"]
-            click.echo(
-                f"already running: broker pid {broker['pid']} on {broker['bootstrap']} (nothing started)"
-            )
+            try:
+                healed = stack.heal_stack(settings, warehouse=not no_warehouse, timeout=timeout)
+            except stack.StackError as exc:
+                raise click.ClickException(str(exc)) from exc
+            if not healed:
+                click.echo(
+                    f"already running: broker pid {broker['pid']} on {broker['bootstrap']} (nothing started)"
+                )
+                return
+            click.echo(f"running: broker pid {broker['pid']} on {broker['bootstrap']} (left running)")
+            for line in healed:
+                click.echo(line)
             return
-        # A stack.json whose broker is gone: clear what is left of it (a warehouse still holding chdb).
+        # A stack.json whose broker is gone: clear what is left of it (a warehouse still holding chdb,
+        # workers reading from the lost broker), then start it all again, the workers too.
+        workers = [info for path in stack.worker_files(settings) if (info := read_json(path))]
         for line in stack.stop_stack(settings):
             click.echo(f"cleaned up a stale stack: {line}")
         try:
@@ -57,6 +71,12 @@ def up(ctx: click.Context, no_warehouse: bool, timeout: float) -> None:
             raise click.ClickException(
                 f"{exc}\nnothing was left running; 'fupin up --no-warehouse' starts the broker and topics alone"
             ) from exc
+        restarted = []
+        for info in workers:
+            try:
+                restarted.append(stack.start_worker(settings, info))
+            except stack.StackError as exc:
+                click.echo(f"stream worker {info.get('worker')}: not restarted: {exc}", err=True)
     broker = state["broker"]
     click.echo(f"broker: pid {broker['pid']} on {broker['bootstrap']} (log {broker['log']})")
     click.echo(f"topics: {len(state['topics'])} with {state['partitions']} partition(s) each")
@@ -65,6 +85,8 @@ def up(ctx: click.Context, no_warehouse: bool, timeout: float) -> None:
         click.echo(f"warehouse service: pid {wh['pid']} at {wh['url']} (log {wh['log']})")
     else:
         click.echo("warehouse service: not started (--no-warehouse)")
+    for w in restarted:
+        click.echo(f"stream worker {w['worker']}: pid {w['pid']} started again (log {w['log']})")
     click.echo(f"state: {stack.stack_file(settings)}")
     if settings.broker_bootstrap:
         click.echo(
@@ -98,13 +120,13 @@ def _ensure_server_topics(settings) -> None:
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0),
-    default=30.0,
+    default=10.0,
     show_default=True,
     help="Seconds to wait after SIGTERM before SIGKILL.",
 )
 @click.pass_context
 def down(ctx: click.Context, timeout: float) -> None:
-    """Stop what `fupin up` started, warehouse service first, by the recorded process ids."""
+    """Stop every process of the stack: stream workers, warehouse service, broker (state and pid files)."""
     settings = settings_from(ctx)
     if settings.mode == "server":
         click.echo(SERVER_NOTE)
@@ -122,7 +144,7 @@ def down(ctx: click.Context, timeout: float) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Report the broker, the topics and the warehouse; exit 1 when the stack is not running."""
+    """Report the broker, the topics, the warehouse and each process; exit 1 when something is stuck."""
     settings = settings_from(ctx)
     report = stack.server_status(settings) if settings.mode == "server" else stack.embedded_status(settings)
     if as_json:
@@ -168,8 +190,26 @@ def _render(report: dict[str, Any]) -> str:
     else:
         lines.append(f"warehouse service: pid {wh['pid']} at {wh['url']}")
         lines.extend(_render_health(wh["health"]))
+    components = report.get("components") or []
+    if components:
+        lines.append("components:")
+        lines.extend(_render_component(c) for c in components)
     lines.append("running" if report["running"] else f"not running properly: {report['problem']}")
     return "\n".join(lines)
+
+
+def _render_component(c: dict[str, Any]) -> str:
+    """One line a process: its state (with the reason), then what it has done."""
+    line = f"  {c['component']:<24} {c['state']}" + (f": {c['reason']}" if c.get("reason") else "")
+    line += f"  pid {c['pid']}"
+    if c.get("pending"):
+        line += f"  pending={c['pending']}"
+    if c.get("last_progress_at"):
+        line += f"  last progress {max(0.0, time.time() - c['last_progress_at']):.0f} s ago"
+    counts = {**(c.get("counts") or {}), **{f"landed_{k}": v for k, v in (c.get("landed") or {}).items()}}
+    if counts:
+        line += "  " + " ".join(f"{k}={v}" for k, v in counts.items() if v is not None)
+    return line
 
 
 def _render_health(health: Any) -> list[str]:

@@ -28,4 +28,9 @@ def utc_now() -> datetime:
 
 def iso_utc(dt: datetime) -> str:
     """UTC ISO 8601 with a Z suffix and millisecond precision."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    dt = dt.astimezone(UTC)
+    # strftime("%Y") does not pad years below 1000 on glibc: format the fields ourselves.
+    return (
+        f"{dt.year:04d}-{dt.month:02d}-{dt.day:02d}T{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d}."
+        f"{dt.microsecond // 1000:03d}Z"
+    )

@@ -11,7 +11,6 @@ a :class:`DeliveryReport`: accepted, rejected with reasons (never sent), failed 
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Iterable
@@ -22,25 +21,41 @@ from typing import Any
 import orjson
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 
+from fupin import privacy
 from fupin.config import Settings
 from fupin.topics import department_topic
 from producers.identity import IdentityError, Pseudonymizer
 
-_SENSITIVE = re.compile(r"(?<![0-9])([0-9]{17}[0-9Xx]|[0-9]{15}|1[3-9][0-9]{9})(?![0-9])")
-
-
-def redact(text: str) -> str:
-    """A reason fit to log: anything shaped like a resident ID or a mobile number is masked."""
-    return _SENSITIVE.sub("<redacted>", text)
-
 
 class Rejected(ValueError):
-    """An event the SDK refuses to send; ``reason`` is safe to log (no raw ID, name or phone)."""
+    """An event the SDK refuses to send; ``reason`` is safe to log (no raw ID, name or phone).
 
-    def __init__(self, reason: str) -> None:
-        reason = redact(reason)
+    ``field`` is the envelope path (``payload.reason``) when a raw identifier was found there.
+    """
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        reason = privacy.redact(reason)[0]  # a reason fit to log
         super().__init__(reason)
         self.reason = reason
+        self.field = field
+
+
+def check_identifiers(envelope: dict[str, Any]) -> None:
+    """Refuse an envelope any of whose strings holds a raw identifier (events.md, "Validity").
+
+    Every string is checked except the fields whose format the contract fixes; the reason names
+    the field and the kind, never the value. One cheap filter over the checked fields' bytes
+    first (no run of 11 digits, no escape: nothing to find), the walk only when it fires.
+    """
+    checked = {k: v for k, v in envelope.items() if k not in privacy.EXEMPT_FIELDS}
+    if not privacy.may_hold_identifier(orjson.dumps(checked)):
+        return
+    for path, kind in privacy.strings_with_identifiers(checked, privacy.EXEMPT_FIELDS):
+        raise Rejected(
+            f"field {path} holds what looks like a raw identifier ({kind.replace('_', ' ')}): "
+            "a raw ID number or phone never leaves the department; remove it and send again",
+            field=path,
+        )
 
 
 @dataclass
@@ -283,6 +298,7 @@ class Publisher:
             self._validate(envelope)
         except self._contract_error as exc:
             raise Rejected(getattr(exc, "reason", str(exc))) from None
+        check_identifiers(envelope)
         return envelope
 
     def _person(self, raw: str, what: str):
@@ -314,6 +330,7 @@ class Publisher:
             self._validate(envelope)
         except self._contract_error as exc:
             raise Rejected(getattr(exc, "reason", str(exc))) from None
+        check_identifiers(envelope)
 
     # -- sending ---------------------------------------------------------------------------------
     def publish(self, ref: Any = None, /, **fields: Any) -> bool:
@@ -351,7 +368,7 @@ class Publisher:
 
     def reject(self, ref: Any, reason: str) -> None:
         """Count a rejection found before the SDK saw the event (e.g. an unreadable row)."""
-        self._reject(ref, redact(reason))
+        self._reject(ref, privacy.redact(reason)[0])
 
     def _send(self, envelope: dict[str, Any], ref: Any) -> None:
         key = envelope["household_id"].encode()
@@ -382,7 +399,8 @@ class Publisher:
                     report.accepted_ids.append(item[1])
             else:
                 exc = future.exception
-                report.failed.append((item[2], redact(f"delivery failed after retries: {type(exc).__name__}: {exc}")))
+                reason = f"delivery failed after retries: {type(exc).__name__}: {exc}"
+                report.failed.append((item[2], privacy.redact(reason)[0]))
         self._inflight = pending
 
     def skipped_duplicate(self) -> None:

@@ -1,7 +1,7 @@
 """The Faust application: department topics in, household status and alerts out.
 
-One agent reads every department topic in batches (``stream.take_events``), decodes with the
-contract validator, groups the batch by household and folds each household's events with the
+One agent reads every department topic in batches (``stream.take_events``), judges each message
+with the one validity judgement (:mod:`fupin.validity`), groups the batch by household and folds each household's events with the
 pure rule book (:mod:`streams.household`), writing each table key once per batch. Outputs of a
 batch are delivered before the table is written, so a crash between the two re-emits (at least
 once, same alert ids and versions) rather than losing a raise or a status change.
@@ -28,7 +28,7 @@ import orjson
 from aiokafka.partitioner import murmur2
 from faust.streams import _current_event
 
-from fupin import contract, topics
+from fupin import auth, topics, validity
 from fupin.config import Settings
 from fupin.timeutil import iso_utc, utc_now
 from streams import household, transport
@@ -37,6 +37,8 @@ from streams.deadletter import DeadLetter, dead_letter
 from streams.guarantees import Lines, load_lines
 
 TABLE = "households"
+#: Roles that may read the live household documents and alerts of the web views.
+PAGE_ROLES = (auth.OPERATOR, auth.ANALYST)
 #: Allocations between two young-generation collections in a worker (Python's default: 700).
 GC_THRESHOLD = 50_000
 #: Messages (fetched partition batches) a worker's stream may hold before fetching pauses.
@@ -78,20 +80,8 @@ class Projector:
         self.department_of = {topics.department_topic(settings, d): d for d in topics.DEPARTMENTS}
 
     def check(self, rec: Record) -> dict[str, Any]:
-        """The validated envelope of a record, or ContractError saying why not."""
-        if rec.value is None:
-            raise contract.ContractError("message has no value (tombstone)")
-        env = contract.decode(rec.value)
-        department = self.department_of.get(rec.topic)
-        if department is not None and env["department"] != department:
-            raise contract.ContractError(
-                f"department {env['department']!r} does not belong on topic {rec.topic!r}"
-            )
-        if rec.key is None or rec.key != env["household_id"].encode():
-            raise contract.ContractError(
-                f"message key {rec.key!r} is not the envelope's household_id {env['household_id']!r}"
-            )
-        return env
+        """The judged envelope of a record, or :class:`fupin.validity.Invalid` saying why not."""
+        return validity.judge(rec.value, rec.key, self.department_of.get(rec.topic))
 
     def process(self, records: Iterable[Record], load: Callable[[bytes, Any], bytes | None]) -> BatchResult:
         out = BatchResult()
@@ -99,7 +89,7 @@ class Projector:
         for rec in records:
             try:
                 env = self.check(rec)
-            except contract.ContractError as exc:
+            except validity.Invalid as exc:
                 out.dead.append(
                     dead_letter(exc.reason, rec.value, rec.key, rec.topic, rec.partition, rec.offset)
                 )
@@ -217,6 +207,12 @@ def create_app(
         web_host="127.0.0.1",
         web_bind="127.0.0.1",
         web_port=web_port,
+        # Only the platform's own views below, each behind a token; none of Faust's built-in ones.
+        web_router_enabled=False,
+        web_tables_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         table_standby_replicas=0,
@@ -256,8 +252,13 @@ def create_app(
     #: Where a worker's time goes, and when its first batch began and its last ended (epoch s):
     #: the benchmark's projection rate is the events of all batches over that span.
     timing = {"batches": 0, "fold_s": 0.0, "deliver_s": 0.0, "store_s": 0.0, "first_at": 0.0, "last_at": 0.0}
+    #: The worker's own state for its pid file (fupin.heartbeat): paused while a delivery is retried,
+    #: failed when the fold ends, pending while a batch is folded or the last one was full.
+    health: dict[str, Any] = {"state": "running", "reason": None, "pending": 0, "in_batch": False,
+                              "last_progress_at": None, "caught_up_at": None, "loop_at": None}  # fmt: skip
     app.fupin_projector = projector  # type: ignore[attr-defined]
     app.fupin_counters = counters  # type: ignore[attr-defined]
+    app.fupin_health = health  # type: ignore[attr-defined]
     app.fupin_table = table  # type: ignore[attr-defined]
 
     def load(key: bytes, ref: Any) -> bytes | None:
@@ -328,9 +329,24 @@ def create_app(
             await outbox.add(changelog, partition, MARK, b"{}")
         return {meta.topic_partition: meta.offset for meta in await outbox.flush()}
 
+    @app.timer(1.0)
+    async def tick() -> None:
+        """The event loop turns (the pid file's freshness); no batch for a while: nothing waits."""
+        now = health["loop_at"] = time.time()
+        if not health["in_batch"] and now - (health["last_progress_at"] or 0) > 2 * batch_within + 1:
+            health["pending"], health["caught_up_at"] = 0, now
+
     @app.agent(source, name="fold")
     async def fold(stream: faust.StreamT) -> None:
+        try:
+            await fold_batches(stream)
+        except Exception as exc:  # the worker lives on but folds nothing: say so (fupin status)
+            health["state"], health["reason"] = "failed", f"the fold stopped: {exc!r}"
+            raise
+
+    async def fold_batches(stream: faust.StreamT) -> None:
         async for events in stream.take_events(batch_max, within=batch_within):
+            health["in_batch"], health["pending"] = True, len(events)
             records: list[Record] = []
             for e in events:
                 m = e.message
@@ -344,15 +360,21 @@ def create_app(
             t0 = time.perf_counter()
             result = projector.process(records, load)
             t1 = time.perf_counter()
-            delay = 0.5
+            delay, attempts = 0.5, 0
             while True:
                 try:
                     persisted = await deliver(result)
                     break
                 except Exception as exc:  # broker trouble: retry, never ack a batch whose outputs are lost
+                    attempts += 1
                     app.log.warning("delivery failed (%r); retrying in %.1f s", exc, delay)
+                    health["state"] = "paused"
+                    health["reason"] = f"delivery failed ({attempts}x, next try in {delay:.1f} s): {exc!r}"
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 10.0)
+            if attempts:
+                app.log.warning("delivered after %d failed attempt(s)", attempts)
+                health["state"], health["reason"] = "running", None
             t2 = time.perf_counter()
             store = table.data
             for key, value, ref in result.writes:
@@ -373,6 +395,10 @@ def create_app(
             counters["applied"] += result.applied
             counters["duplicates"] += result.duplicates
             counters["dead"] += len(result.dead)
+            now = time.time()
+            health["in_batch"], health["last_progress_at"] = False, now
+            if len(events) < batch_max:  # a batch cut by time, not size: nothing else was waiting
+                health["pending"], health["caught_up_at"] = 0, now
 
     app.fupin_agent = fold  # type: ignore[attr-defined]
 
@@ -389,8 +415,18 @@ def create_app(
         raw = table.get(key)
         return orjson.loads(raw) if raw else None
 
+    def refused(view, request):  # noqa: ANN001 - a Faust view and its request
+        """401/403 unless the request carries a token of a role that may read household documents."""
+        try:
+            auth.authorize(settings, request.headers.get("Authorization"), PAGE_ROLES)
+        except auth.AuthError as exc:
+            return view.json({"error": str(exc)}, status=exc.status)
+        return None
+
     @app.page("/household/{hid}")
     async def household_view(self, request, hid: str):  # noqa: ANN001 - Faust view signature
+        if (no := refused(self, request)) is not None:
+            return no
         state = local_state(hid)
         if state is None:
             return self.json({"error": f"household {hid} is not held by this worker"}, status=404)
@@ -398,6 +434,8 @@ def create_app(
 
     @app.page("/household/{hid}/explain")
     async def explain_view(self, request, hid: str):  # noqa: ANN001
+        if (no := refused(self, request)) is not None:
+            return no
         state = local_state(hid)
         if state is None:
             return self.json({"error": f"household {hid} is not held by this worker"}, status=404)
@@ -407,6 +445,8 @@ def create_app(
 
     @app.page("/alerts")
     async def alerts_view(self, request):  # noqa: ANN001
+        if (no := refused(self, request)) is not None:
+            return no
         _current_event.set(None)
         rows = []
         for key, raw in table.items():
@@ -428,6 +468,8 @@ def create_app(
 
     @app.page("/households")
     async def households_view(self, request):  # noqa: ANN001
+        if (no := refused(self, request)) is not None:
+            return no
         _current_event.set(None)
         now = iso_utc(utc_now())
         docs = [

@@ -10,7 +10,10 @@ from __future__ import annotations
 import gc
 import json
 import os
+import signal
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from datetime import date
@@ -21,7 +24,12 @@ import click
 
 from fupin.cli import settings_from
 from fupin.config import Settings, SettingsError
+from fupin.heartbeat import PidFile, beat
 from fupin.stack import pid_alive
+
+#: A stop signal ends a worker within this many seconds (`fupin down` waits 10 before SIGKILL).
+STOP_GRACE = 7.0
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 def live_workers(settings: Settings) -> list[dict[str, Any]]:
@@ -36,9 +44,12 @@ def live_workers(settings: Settings) -> list[dict[str, Any]]:
     return out
 
 
-def _get(url: str, timeout: float = 10.0) -> tuple[int, Any]:
+def _get(settings: Settings, url: str, timeout: float = 10.0) -> tuple[int, Any]:
+    """GET a worker's view with the CLI's credential (fupin.auth.auth_headers)."""
+    from fupin.auth import auth_headers
+
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=auth_headers(settings)), timeout=timeout) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -61,7 +72,7 @@ def _workers_or_fail(settings: Settings) -> list[dict[str, Any]]:
 def query_household(settings: Settings, hid: str, explain: bool = False) -> dict[str, Any] | None:
     suffix = "/explain" if explain else ""
     for info in _workers_or_fail(settings):
-        status, body = _get(f"{info['url']}/household/{hid}{suffix}")
+        status, body = _get(settings, f"{info['url']}/household/{hid}{suffix}")
         if status == 200:
             return body
     return None
@@ -70,7 +81,7 @@ def query_household(settings: Settings, hid: str, explain: bool = False) -> dict
 def query_open_alerts(settings: Settings) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for info in _workers_or_fail(settings):
-        status, body = _get(f"{info['url']}/alerts")
+        status, body = _get(settings, f"{info['url']}/alerts")
         if status == 200:
             rows.extend(body["open"])
     return sorted(rows, key=lambda r: (r["household_id"], r["rule"]))
@@ -79,7 +90,7 @@ def query_open_alerts(settings: Settings) -> list[dict[str, Any]]:
 def query_households(settings: Settings) -> list[dict[str, Any]]:
     docs: dict[str, dict] = {}
     for info in _workers_or_fail(settings):
-        status, body = _get(f"{info['url']}/households", timeout=60)
+        status, body = _get(settings, f"{info['url']}/households", timeout=60)
         if status == 200:
             for d in body["households"]:
                 docs[d["household_id"]] = d
@@ -102,6 +113,9 @@ def query_households(settings: Settings) -> list[dict[str, Any]]:
 @click.pass_context
 def stream(ctx: click.Context, worker: str, web_port: int, batch: int, loglevel: str) -> None:
     """Run a stream worker: household status and alerts. Several workers share the partitions."""
+    # First, before any thread starts (threads inherit the mask): SIGTERM and SIGINT go to one
+    # watcher thread only, which stops the worker within STOP_GRACE seconds whatever it is doing.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     from fupin.broker import free_port
     from fupin.stack import bootstrap
 
@@ -122,23 +136,52 @@ def stream(ctx: click.Context, worker: str, web_port: int, batch: int, loglevel:
         )
     port = web_port or free_port()
     app = create_app(settings, bootstrap=servers, worker=worker, web_port=port, batch_max=batch)
-    info_path = worker_file(settings, worker)
-    info_path.parent.mkdir(parents=True, exist_ok=True)
-    info_path.write_text(
-        json.dumps({"pid": os.getpid(), "worker": worker, "url": f"http://127.0.0.1:{port}"})
+    # argv: how `fupin up` starts this worker again should it die.
+    pidfile = PidFile(
+        worker_file(settings, worker), worker=worker, url=f"http://127.0.0.1:{port}", argv=sys.argv[1:]
     )
+    health, counters = app.fupin_health, app.fupin_counters
+    stopped = threading.Event()
+
+    def write_beat() -> None:
+        h = health
+        pidfile.write(
+            beat(h["state"], h["reason"], h["pending"], h["last_progress_at"], h["caught_up_at"], **counters),
+            updated_at=h["loop_at"],  # the event loop's last turn: a frozen loop goes stale
+        )
+
+    def beat_forever() -> None:
+        while not stopped.wait(1.0):
+            write_beat()
+
+    write_beat()
     click.echo(
         f"stream worker {worker}: pid {os.getpid()}, live queries on http://127.0.0.1:{port}", err=True
     )
     gc.freeze()  # what startup built lives as long as the worker: keep it out of every collection
+    faust_worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+
+    def on_stop_signal() -> None:
+        sig = signal.sigwait(STOP_SIGNALS)
+        health["state"], health["reason"] = "stopping", f"{signal.Signals(sig).name} received"
+        write_beat()
+        # Faust's own clean stop first; then, as after a crash (outputs are at least once, the
+        # table is restored from its changelog), the process ends whatever it is waiting for.
+        faust_worker.loop.call_soon_threadsafe(faust_worker._on_sigterm)
+        time.sleep(STOP_GRACE)  # a daemon thread: this runs on while the interpreter waits for others
+        click.echo(
+            f"stream worker {worker}: not ended {STOP_GRACE:.0f} s after the signal: exiting", err=True
+        )
+        pidfile.remove()
+        os._exit(0)
+
+    threading.Thread(target=beat_forever, name="heartbeat", daemon=True).start()
+    threading.Thread(target=on_stop_signal, name="stop-signal", daemon=True).start()
     try:
-        faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False).execute_from_commandline()
+        faust_worker.execute_from_commandline()
     finally:
-        try:
-            if json.loads(info_path.read_text()).get("pid") == os.getpid():
-                info_path.unlink()
-        except (OSError, ValueError):
-            pass
+        stopped.set()
+        pidfile.remove()
 
 
 def _age(birth: str | None, at: str | None) -> int | None:

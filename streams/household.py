@@ -46,6 +46,7 @@ NO_RISK_FACTS = frozenset(
         "cadre_unassigned",
         "visit_recorded",
         "support_measure_recorded",
+        "risk_verified",
         "household_checked",
         "satisfaction_surveyed",
         "temporary_assistance_granted",

@@ -58,11 +58,9 @@ def query(ctx: click.Context, sql: str, fmt: str) -> None:
     import orjson
 
     from warehouse.client import WarehouseError, open_reader
-    from warehouse.service import check_read_only
 
     settings = settings_from(ctx)
     try:
-        check_read_only(sql)
         wh = open_reader(settings)
         try:
             columns, rows = wh.query_columns(sql)
@@ -114,12 +112,6 @@ def _stop_on_signals(stop: threading.Event) -> None:
     default=None,
     help="Drain mode: stop cleanly after this many seconds without a message.",
 )
-@click.option(
-    "--decoders",
-    default=0,
-    show_default=True,
-    help="Processes that validate events beside the sink (embedded warehouse; worth it with spare cores).",
-)
 @click.pass_context
 def sink(
     ctx: click.Context,
@@ -127,9 +119,9 @@ def sink(
     batch_seconds: float,
     every: float,
     stop_when_idle: float | None,
-    decoders: int,
 ) -> None:
     """Land every topic's events in the warehouse, with a progress display (Ctrl-C stops cleanly)."""
+    from fupin.auth import auth_headers
     from fupin.config import SettingsError
     from fupin.stack import bootstrap, service_url
     from warehouse.client import WarehouseError, connect, http_get_json
@@ -144,7 +136,7 @@ def sink(
         click.echo(f"the warehouse service at {url} runs the sink; showing its progress (Ctrl-C to leave)")
         while not stop.is_set():
             try:
-                health = http_get_json(url + "/health")
+                health = http_get_json(url + "/health", headers=auth_headers(settings))
             except WarehouseError as exc:
                 raise _fail(exc) from exc
             _print_progress(health.get("sink") or {})
@@ -164,7 +156,6 @@ def sink(
             batch_size=batch_size,
             batch_seconds=batch_seconds,
             idle_exit=stop_when_idle,
-            decoders=decoders,
         )
         s.stop_event = stop
         thread = threading.Thread(target=s.run, name="sink", daemon=True)
@@ -184,7 +175,11 @@ def _print_progress(p: dict) -> None:
     offsets = p.get("committed") or {}
     last = ", ".join(f"{k}={v}" for k, v in sorted(offsets.items())[-4:])
     rows = p.get("rows") or {}
-    state = "PAUSED (" + str(p.get("last_error")) + ")" if p.get("paused") else "running"
+    state = (
+        "PAUSED (" + str(p.get("paused_reason") or p.get("last_error")) + ")"
+        if p.get("paused")
+        else "running"
+    )
     click.echo(
         f"sink: {state} messages={p.get('messages', 0)} rows/s={p.get('rows_per_second', 0)} "
         f"batches={p.get('batches', 0)} events={rows.get('events', 0)} "

@@ -25,9 +25,6 @@ import orjson
 
 from fupin.config import Settings
 
-#: Statements the read-only service API accepts (first keyword).
-READ_ONLY_KEYWORDS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN")
-
 
 class WarehouseError(RuntimeError):
     """A statement the warehouse refused or could not run; the message carries ClickHouse's reason."""
@@ -67,7 +64,8 @@ def _qualified(database: str, table: str) -> str:
 class ChdbWarehouse:
     """Embedded ClickHouse through one chdb connection (this process owns the data path)."""
 
-    def __init__(self, path: str | Path, database: str = "fupin") -> None:
+    def __init__(self, path: str | Path, database: str = "fupin", read_only: bool = False) -> None:
+        """``read_only``: the database must exist (a reader creates nothing); see warehouse.readonly."""
         import chdb
 
         self.path = str(path)
@@ -83,8 +81,13 @@ class ChdbWarehouse:
         self._lock = threading.Lock()
         self._types: dict[str, list[tuple[str, str]]] = {}
         # Unqualified names resolve in our database, as on a server client opened on it.
-        self.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
-        self.execute(f"USE {database}")
+        if not read_only:
+            self.execute(f"CREATE DATABASE IF NOT EXISTS {database}")
+        try:
+            self.execute(f"USE {database}")
+        except WarehouseError:
+            self.close()
+            raise
 
     # -- reading ------------------------------------------------------------------------------
     def _run(self, sql: str, fmt: str, params: dict[str, Any] | None) -> Any:
@@ -227,6 +230,21 @@ def _pylist(column) -> list:
         return out
 
 
+def param_text(text: str) -> str:
+    """A String query parameter's value as the engine reads it (escaped format: backslash, tab,
+    newline), so that any text, a regular expression or a statement, arrives as it is."""
+    return (
+        text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r").replace("\0", "\\0")
+    )
+
+
+def string_param(warehouse: Any, text: str) -> str:
+    """``text`` as a String parameter for this warehouse: chdb reads the escaped format; the
+    server driver escapes parameters itself."""
+    inner = getattr(warehouse, "inner", warehouse)
+    return param_text(text) if isinstance(inner, ChdbWarehouse) else text
+
+
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
 
@@ -352,7 +370,7 @@ class _RowQueries:
 class ServerWarehouse(_RowQueries):
     """ClickHouse server through clickhouse-driver (native protocol), server-side parameters."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, create_database: bool = True) -> None:
         from clickhouse_driver import Client
 
         self.database = settings.clickhouse_database
@@ -364,10 +382,11 @@ class ServerWarehouse(_RowQueries):
             "settings": {"server_side_params": True, "use_numpy": False},
         }
         self._lock = threading.Lock()
-        # The database must exist before a client can be opened on it (migrations create the rest).
-        self._client = Client(**options)
-        self.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
-        self._client.disconnect()
+        if create_database:
+            # The database must exist before a client can be opened on it (migrations create the rest).
+            self._client = Client(**options)
+            self.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+            self._client.disconnect()
         self._client = Client(database=self.database, **options)
 
     def _call(self, fn, *args, **kwargs):
@@ -433,13 +452,16 @@ def _naive_for_driver(value: Any) -> Any:
 class RemoteWarehouse(_RowQueries):
     """Read-only client of a running warehouse service (embedded mode): query methods only."""
 
-    def __init__(self, url: str, database: str = "fupin", timeout: float = 300.0) -> None:
+    def __init__(
+        self, url: str, database: str = "fupin", timeout: float = 300.0, headers: dict[str, str] | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.database = database
         self.timeout = timeout
+        self.headers = headers or {}
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return http_post_json(self.url + path, body, self.timeout)
+        return http_post_json(self.url + path, body, self.timeout, self.headers)
 
     def query_columns(self, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
         result = self._post("/query", {"sql": sql, "params": params or {}, "_database": self.database})
@@ -472,18 +494,23 @@ def _from_json(ch_type: str):
     return lambda v: v
 
 
-def http_get_json(url: str, timeout: float = 10.0) -> dict[str, Any]:
+def http_get_json(url: str, timeout: float = 10.0, headers: dict[str, str] | None = None) -> dict[str, Any]:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as resp:
             return orjson.loads(resp.read())
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise WarehouseError(f"the warehouse service at {url} does not answer: {exc}") from exc
 
 
-def http_post_json(url: str, body: dict[str, Any], timeout: float = 300.0) -> dict[str, Any]:
+def http_post_json(
+    url: str, body: dict[str, Any], timeout: float = 300.0, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """POST JSON and return the JSON answer; a service error becomes WarehouseError with its reason."""
     req = urllib.request.Request(
-        url, data=orjson.dumps(body), headers={"Content-Type": "application/json"}, method="POST"
+        url,
+        data=orjson.dumps(body),
+        headers={"Content-Type": "application/json", **(headers or {})},
+        method="POST",
     )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -509,11 +536,26 @@ def connect(settings: Settings) -> Warehouse:
     return ServerWarehouse(settings)
 
 
-def open_reader(settings: Settings) -> Warehouse:
-    """A reader that does not fight the owner: the running service's API when there is one."""
-    from fupin.stack import service_url
+def open_reader(settings: Settings, role: str = "operator") -> Warehouse:
+    """A read-only reader (warehouse.readonly) that does not fight the owner.
 
-    url = service_url(settings) if settings.mode == "embedded" else None
-    if url:
-        return RemoteWarehouse(url, settings.clickhouse_database)
-    return connect(settings)
+    Embedded: the running service's API when there is one (with the local operator credential,
+    or ``FUPIN_TOKEN``), else a read-only chdb session of this process. Server: the read-only
+    user (``clickhouse_reader_user``) when configured, else the configured user, and the same
+    checks of every statement.
+    """
+    from fupin.auth import auth_headers
+    from fupin.stack import service_url
+    from warehouse.readonly import ReadOnlyWarehouse
+
+    if settings.mode == "embedded":
+        url = service_url(settings)
+        if url:
+            return RemoteWarehouse(url, settings.clickhouse_database, headers=auth_headers(settings))
+        return ReadOnlyWarehouse.chdb(settings.chdb_data_path, settings.clickhouse_database, role)
+    if settings.clickhouse_reader_user:
+        settings = settings.with_(
+            clickhouse_user=settings.clickhouse_reader_user,
+            clickhouse_password=settings.clickhouse_reader_password or "",
+        )
+    return ReadOnlyWarehouse(ServerWarehouse(settings, create_database=False), role)

@@ -26,6 +26,7 @@ import re
 from functools import cache
 from typing import Any
 
+from fupin import privacy, validity
 from fupin.contract import _SCHEMAS, SEMANTIC_CHECKS
 from fupin.topics import DEPARTMENTS
 
@@ -284,6 +285,8 @@ def unsupported_types() -> dict[str, str]:
 #: The event type of a message whose envelope begins as the schema does ('' otherwise): which
 #: expression to try.
 EVENT_TYPE = literal(r'^\{"event_id":"[^"]*","event_type":"([a-z_.]+)"')
+#: The event id of a message whose envelope begins as the schema does ('' otherwise).
+EVENT_ID = literal(r'^\{"event_id":"([^"\\]*)"')
 
 
 def _date_of(name: str) -> str:
@@ -316,13 +319,24 @@ _UNIQUE = (
 )
 
 
-def sink_checks() -> str:
-    """What ``validate`` and the sink check beyond the schema, for a matched message ``v`` of ``topic``.
+def _field(name: str) -> str:
+    """The text of a string field of a matched message (its key is there once, with no escapes)."""
+    pattern = ',"' + name + '":"([^"]*)"'
+    return f"extract(v, {literal(pattern)})"
 
-    Cheap string positions, not parsing: the expression has fixed the order and form of the fields.
+
+def sink_checks() -> str:
+    """The validity judgement beyond the schema (:mod:`fupin.validity`), for a matched message ``v``.
+
+    Needs the message's ``topic`` and Kafka key ``k``. Cheap string positions, not parsing: the
+    expression has fixed the order and form of the fields (so no key repeats, no string holds a
+    control character or an escape, and ``schema_version`` is an integer literal). Strings that
+    may hold a raw identifier go to the Python path, which decides exactly.
     """
     occurred, recorded = _date_of("occurred_at"), _date_of("recorded_at")
     topic_department = "splitByChar('.', topic)[-1]"
+    # A millisecond short of the slack: what is left to the millisecond, Python decides.
+    slack_ms = int(validity.RECORDING_SLACK.total_seconds() * 1000) - 1
     parts = [
         "isValidUTF8(v)",
         _calendar(occurred),
@@ -331,6 +345,10 @@ def sink_checks() -> str:
         _year(recorded),
         f"({topic_department} NOT IN ({', '.join(map(literal, DEPARTMENTS))}) "
         f"OR position(v, concat(',\"department\":\"', {topic_department}, '\",')) > 0)",
+        f"k = {_field('household_id')}",
+        f"dateDiff('millisecond', parseDateTime64BestEffort({_field('recorded_at')}, 3, 'UTC'), "
+        f"parseDateTime64BestEffort({_field('occurred_at')}, 3, 'UTC')) < {slack_ms}",
+        f"NOT match(v, {literal(privacy.CANDIDATE_RE2)})",
     ]
     return " AND ".join(f"({p})" for p in parts)
 

@@ -3,7 +3,8 @@
 The broker is transport; after it loses its topics the event store is replayed, household by
 household in valid-time order ``(occurred_at, recorded_at, event_id)``, into the department
 topics, as envelopes equal to the originals (payload text and time strings as received), so the
-stream workers rebuild their tables. ``check_job`` then compares, per household, the latest status
+stream workers rebuild their tables. Each is judged first (:func:`fupin.validity.judge`): an
+event stored under older rules that today's judgement refuses is not replayed, and counted. ``check_job`` then compares, per household, the latest status
 document ingested after the rebuild started with the latest one from before.
 """
 
@@ -18,6 +19,7 @@ import orjson
 from fupin.config import Settings
 from fupin.timeutil import iso_utc, parse_instant
 from fupin.topics import DEPARTMENTS, all_topics, department_topic
+from fupin.validity import Invalid, judge
 from warehouse.client import Warehouse, WarehouseError
 
 #: The status document fields a rebuild must reproduce (not version, updated_at or last_event_id).
@@ -101,15 +103,20 @@ def rebuild_job(warehouse: Warehouse, settings: Settings, **_: Any) -> dict:
     )
     events = households = 0
     last_household = None
+    #: Stored events today's judgement refuses (stored under older rules): not replayed, so that
+    #: the rebuilt live state holds what every reader now accepts. reason → count.
+    refused: dict[str, int] = {}
     try:
         for row in replay_rows(warehouse):
             if row["department"] not in DEPARTMENTS:
                 raise WarehouseError(f"event {row['event_id']}: unknown department {row['department']!r}")
-            producer.send(
-                department_topic(settings, row["department"]),
-                key=row["household_id"].encode(),
-                value=envelope_bytes(row),
-            )
+            key, value = row["household_id"].encode(), envelope_bytes(row)
+            try:
+                judge(value, key, row["department"])
+            except Invalid as exc:
+                refused[exc.reason] = refused.get(exc.reason, 0) + 1
+                continue
+            producer.send(department_topic(settings, row["department"]), key=key, value=value)
             events += 1
             if row["household_id"] != last_household:
                 households += 1
@@ -127,6 +134,8 @@ def rebuild_job(warehouse: Warehouse, settings: Settings, **_: Any) -> dict:
         "started_at": iso_utc(started),
         "events": events,
         "households": households,
+        "refused": sum(refused.values()),
+        "refused_reasons": dict(sorted(refused.items(), key=lambda kv: -kv[1])[:10]),
         "topics": len(created),
         "created_topics": created,
     }

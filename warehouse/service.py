@@ -6,14 +6,15 @@ reference load, rebuild) in request threads, each with its own connection to the
 Readers never stop the sink; a long job only shares the engine's cores with it.
 
 API (JSON): ``GET /health``; ``POST /query`` {"sql", "params"} → {"columns", "types", "rows"}
-(read-only statements only); ``POST /jobs/<name>`` {params} → the job's result.
+(one SELECT, run by :mod:`warehouse.readonly` for the caller's role); ``POST /jobs/<name>``
+{params} → the job's result. Every request carries a token (``Authorization: Bearer``,
+:mod:`fupin.auth`): without one 401, with a role that may not 403. At start the service issues
+the local operator credential (``<data_dir>/operator.token``) that the CLI sends.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import json
 import logging
 import os
 import re
@@ -27,16 +28,18 @@ from typing import Any
 
 import orjson
 
+from fupin import auth
 from fupin.config import Settings, SettingsError
+from fupin.heartbeat import PidFile, State, beat
 from fupin.stack import service_file, service_url
 from warehouse.client import (
-    READ_ONLY_KEYWORDS,
     ChdbWarehouse,
     Warehouse,
     WarehouseError,
     connect,
     http_post_json,
 )
+from warehouse.readonly import Limits, ReadOnlyRefused, ReadOnlyWarehouse
 
 log = logging.getLogger("fupin.warehouse")
 
@@ -46,6 +49,7 @@ JOBS: dict[str, str] = {
     "check": "expectations.checkpoint:run_checkpoint_job",
     "load-reference": "warehouse.reference:load_reference_job",
     "migrate": "warehouse.service:migrate_job",
+    "privacy-scan": "fupin.scan:warehouse_scan_job",
     "rebuild": "warehouse.rebuild:rebuild_job",
     "rebuild-check": "warehouse.rebuild:check_job",
 }
@@ -69,30 +73,13 @@ def run_job(settings: Settings, name: str, **params: Any) -> dict:
     url = service_url(settings)
     if url:
         body = {**params, "_database": settings.clickhouse_database}
-        return http_post_json(f"{url}/jobs/{name}", body, timeout=3600.0)
+        return http_post_json(f"{url}/jobs/{name}", body, timeout=3600.0, headers=auth.auth_headers(settings))
     fn = job_function(name)
     wh = connect(settings)
     try:
         return fn(wh, settings, **params)
     finally:
         wh.close()
-
-
-_WORD = re.compile(r"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*([A-Za-z]+)", re.S)
-
-
-def check_read_only(sql: str) -> None:
-    """Accept one read-only statement (SELECT, WITH, SHOW, DESCRIBE, EXISTS, EXPLAIN); else ValueError."""
-    m = _WORD.match(sql or "")
-    if not m or m.group(1).upper() not in READ_ONLY_KEYWORDS:
-        raise ValueError(f"read-only API: only {', '.join(READ_ONLY_KEYWORDS)} statements are accepted")
-    body = sql.strip().rstrip(";")
-    if ";" in _strip_strings(body):
-        raise ValueError("read-only API: one statement per request")
-
-
-def _strip_strings(sql: str) -> str:
-    return re.sub(r"'(?:[^'\\]|\\.)*'", "''", sql)
 
 
 def _type_name(arrow_type) -> str:
@@ -120,6 +107,9 @@ class Service:
         self.httpd: ThreadingHTTPServer | None = None
         self._job_locks: dict[str, threading.Lock] = {n: threading.Lock() for n in JOBS}
         self._main: ChdbWarehouse | None = None
+        self.pidfile: PidFile | None = None
+        self._stopping = threading.Event()
+        self.limits = Limits()
 
     def warehouse(self, database: str | None = None) -> ChdbWarehouse:
         """A connection of this thread's own to the engine this process owns."""
@@ -136,6 +126,7 @@ class Service:
     def start(self) -> str:
         from warehouse.migrate import migrate
 
+        auth.issue_local_token(self.settings)
         self._main = self.warehouse()
         applied = migrate(self._main)
         if applied:
@@ -151,13 +142,9 @@ class Service:
         self.httpd.daemon_threads = True
         url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True).start()
-        record = service_file(self.settings)
-        record.parent.mkdir(parents=True, exist_ok=True)
-        tmp = record.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"pid": os.getpid(), "url": url, "started_at": self.started_at.isoformat()})
-        )
-        tmp.replace(record)
+        self.pidfile = PidFile(service_file(self.settings), url=url, started=self.started_at.isoformat())
+        self._beat()
+        threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True).start()
         log.info(
             "warehouse service at %s (chdb %s, database %s)",
             url,
@@ -176,36 +163,58 @@ class Service:
             self.sink_note = f"sink not running: {exc}"
             log.warning(self.sink_note)
             return
-        self.sink = Sink(self.warehouse(), self.settings, servers)
+        self.sink = Sink(self.warehouse(), self.settings, servers, stop_timeout=4.0)
         self.sink_thread = threading.Thread(target=self._run_sink, name="sink", daemon=True)
         self.sink_thread.start()
 
     def _run_sink(self) -> None:
         while not self.sink.stop_event.is_set():
             try:
+                self.sink_note = None
                 self.sink.run()
             except Exception as exc:  # the broker went away, say: keep the service, retry
                 self.sink_note = f"sink restarting after: {exc}"
                 log.exception("sink failed; restarting in 5 s")
                 self.sink.stop_event.wait(5.0)
 
+    def sink_heartbeat(self) -> dict[str, Any] | None:
+        """The sink thread's state (None when this service runs without one)."""
+        if not self.want_sink:
+            return None
+        if self.sink is None or self.sink_note:
+            return beat("paused", self.sink_note or "sink not started")
+        return self.sink.heartbeat()
+
+    def _beat(self, state: State = "running", reason: str | None = None) -> None:
+        if self.pidfile is not None:
+            self.pidfile.write(beat(state, reason), sink=self.sink_heartbeat())
+
+    def _beat_forever(self) -> None:
+        while not self._stopping.wait(1.0):
+            self._beat()
+
     def stop(self) -> None:
-        """Clean shutdown: stop serving, flush and commit the sink, close chdb, remove the record."""
+        """Clean shutdown, bounded: stop serving, flush and commit the sink, close chdb, remove the record.
+
+        The sink gets a few seconds to write what it holds (the rest is read again next time), so
+        the service ends within 10 s of SIGTERM.
+        """
+        self._stopping.set()
+        self._beat("stopping", "SIGTERM: flushing the sink")
         if self.httpd:
             self.httpd.shutdown()
             self.httpd.server_close()
         if self.sink:
             self.sink.stop_event.set()
         if self.sink_thread:
-            self.sink_thread.join(60)
-        if self.sink:
+            self.sink_thread.join(8)
+        # A writer still inside chdb keeps its connection: the process ends around it.
+        if self.sink and not self.sink_thread.is_alive() and self.sink.writers_done():
             self.sink.warehouse.close()
         if self._main:
             self._main.close()
-        record = service_file(self.settings)
-        with contextlib.suppress(OSError, ValueError):
-            if json.loads(record.read_text()).get("pid") == os.getpid():
-                record.unlink()
+        if self.pidfile is not None:
+            self.pidfile.remove()
 
     # -- requests ------------------------------------------------------------------------------
     def health(self) -> dict[str, Any]:
@@ -231,13 +240,17 @@ class Service:
             "sink_note": self.sink_note,
         }
 
-    def query(self, body: dict[str, Any]) -> dict[str, Any]:
+    def query(self, body: dict[str, Any], role: str = auth.OPERATOR) -> dict[str, Any]:
         sql = body.get("sql")
         if not isinstance(sql, str):
             raise ValueError('POST /query wants {"sql": "SELECT …"}')
-        check_read_only(sql)
         params = body.get("params") or None
-        wh = self.warehouse(self.settings_for(body.get("_database")).clickhouse_database)
+        if params is not None and not isinstance(params, dict):
+            raise ValueError('"params" must be an object of query parameters')
+        database = body.get("_database") or self.settings.clickhouse_database
+        if database != self.settings.clickhouse_database:
+            raise ReadOnlyRefused(f"read-only: this service serves the database {self.settings.clickhouse_database} only")
+        wh = ReadOnlyWarehouse.chdb(self.path, database, role, self.limits)
         try:
             columns, types, rows = wh.query_typed(sql, params)
         finally:
@@ -261,6 +274,10 @@ def _default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return str(value)
+
+
+#: Roles that may POST /query (each reads what fupin.auth.may_read allows it).
+READER_ROLES = (auth.OPERATOR, auth.ANALYST, auth.DASHBOARD)
 
 
 def _handler(service: Service):
@@ -287,24 +304,36 @@ def _handler(service: Service):
                 raise ValueError("the request body must be a JSON object")
             return doc
 
+        def _authorize(self, roles: tuple[str, ...] | None) -> auth.TokenRecord:
+            return auth.authorize(service.settings, self.headers.get("Authorization"), roles)
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            if self.path.rstrip("/") == "/health":
-                try:
+            try:
+                self._authorize(None)
+                if self.path.rstrip("/") == "/health":
                     self._send(200, service.health())
-                except Exception as exc:
-                    self._send(500, {"error": str(exc)})
-            else:
-                self._send(404, {"error": f"no such resource {self.path}; try /health"})
+                else:
+                    self._send(404, {"error": f"no such resource {self.path}; try /health"})
+            except auth.AuthError as exc:
+                self._send(exc.status, {"error": str(exc)})
+            except Exception as exc:
+                self._send(500, {"error": str(exc)})
 
         def do_POST(self) -> None:  # noqa: N802
             try:
-                body = self._body()
                 if self.path.rstrip("/") == "/query":
-                    self._send(200, service.query(body))
+                    caller = self._authorize(READER_ROLES)
+                    self._send(200, service.query(self._body(), caller.role))
                 elif self.path.startswith("/jobs/"):
-                    self._send(200, service.job(self.path[len("/jobs/") :].strip("/"), body))
+                    self._authorize((auth.OPERATOR,))
+                    self._send(200, service.job(self.path[len("/jobs/") :].strip("/"), self._body()))
                 else:
+                    self._authorize(None)
                     self._send(404, {"error": f"no such resource {self.path}"})
+            except auth.AuthError as exc:
+                self._send(exc.status, {"error": str(exc)})
+            except ReadOnlyRefused as exc:
+                self._send(403, {"error": str(exc)})
             except (ValueError, TypeError) as exc:
                 self._send(400, {"error": str(exc)})
             except WarehouseError as exc:

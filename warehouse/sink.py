@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import logging
 import queue
+import re
 import threading
 import time
 import zlib
@@ -32,9 +33,10 @@ from typing import Any
 import orjson
 
 from fupin.config import Settings
-from fupin.contract import ContractError, decode
+from fupin.heartbeat import beat
 from fupin.timeutil import parse_instant
 from fupin.topics import DEPARTMENTS, alerts_topic, deadletter_topic, input_topics, status_topic
+from fupin.validity import Invalid, conflict_reason, dead_letter_value, fingerprint, judge
 from warehouse import contract_sql
 from warehouse.client import Warehouse, WarehouseError
 from warehouse.fetch import RecordRun
@@ -58,7 +60,7 @@ ALERT_COLUMNS = [
 ]  # fmt: skip
 DEAD_LETTER_COLUMNS = [
     "source_topic", "source_partition", "source_offset", "source", "reason", "raw", "key",
-    "received_at", "ingested_at",
+    "received_at", "ingested_at", "redacted",
 ]  # fmt: skip
 TABLE_COLUMNS = {
     "events": EVENT_COLUMNS,
@@ -119,16 +121,13 @@ def _json_object(raw: bytes | None, what: str) -> dict:
 # One message → one row
 
 
-def _envelope(raw: bytes, topic: str) -> dict:
-    """The validated envelope of an input-topic message (the contract, then its topic's department)."""
-    try:
-        env = decode(raw)
-    except ContractError as exc:
-        raise Rejected(exc.reason) from None
+def _envelope(raw: bytes, key: bytes | None, topic: str) -> dict:
+    """The judged envelope of an input-topic message (:func:`fupin.validity.judge`)."""
     department = topic.rsplit(".", 1)[-1]
-    if department in DEPARTMENTS and env["department"] != department:
-        raise Rejected(f"department: {env['department']!r} published on the topic of {department!r}")
-    return env
+    try:
+        return judge(raw, key, department if department in DEPARTMENTS else None)
+    except Invalid as exc:
+        raise Rejected(exc.reason) from None
 
 
 def _envelope_columns(env: dict) -> tuple:
@@ -145,8 +144,11 @@ def _envelope_columns(env: dict) -> tuple:
     )
 
 
-def event_row(raw: bytes, topic: str, partition: int, offset: int, now: datetime) -> tuple:
-    env = _envelope(raw, topic)
+def event_row(raw: bytes, topic: str, partition: int, offset: int, now: datetime, *, key: bytes | None) -> tuple:
+    return _event_row(_envelope(raw, key, topic), topic, partition, offset, now)
+
+
+def _event_row(env: dict, topic: str, partition: int, offset: int, now: datetime) -> tuple:
     occurred_text, recorded_text = env["occurred_at"], env["recorded_at"]
     return (
         *_envelope_columns(env),
@@ -178,14 +180,19 @@ def _time_text(value: str, name: str) -> str | datetime:
     return _instant(value, name)
 
 
-def event_line(raw: bytes, topic: str, partition: int, offset: int, now: datetime) -> bytes:
+def event_line(
+    raw: bytes, topic: str, partition: int, offset: int, now: datetime, *, key: bytes | None
+) -> bytes:
     """One input-topic message as a JSONCompactEachRow line in ``EVENT_LINE_COLUMNS`` order.
 
     The same row as :func:`event_row`, cheaper: the warehouse parses the time strings, and the
     payload is written as a JSON object (read into the String column as its text, byte for byte:
     ``input_format_json_read_objects_as_strings``), the same text ``event_row`` stores.
     """
-    env = _envelope(raw, topic)
+    return _event_line(_envelope(raw, key, topic), topic, partition, offset, now)
+
+
+def _event_line(env: dict, topic: str, partition: int, offset: int, now: datetime) -> bytes:
     occurred, recorded = env["occurred_at"], env["recorded_at"]
     head = orjson.dumps(
         [
@@ -201,11 +208,6 @@ def event_line(raw: bytes, topic: str, partition: int, offset: int, now: datetim
         ]
     )
     return head[:-1] + b"," + orjson.dumps(env["payload"]) + b"]"
-
-
-def _row_as_line(row: tuple) -> bytes:
-    """An :func:`event_row` tuple as a line in ``EVENT_LINE_COLUMNS`` order (payload as JSON text)."""
-    return orjson.dumps((*row[:10], *row[11:], row[10]))
 
 
 def status_row(raw: bytes, now: datetime) -> tuple:
@@ -274,6 +276,9 @@ def dead_letter_row(
         received = _instant(h["time"], "fupin.time") if "time" in h else now
     except Rejected:
         received = now
+    # Redacted by whoever rejected it; again here, so that no raw identifier is ever stored.
+    raw, raw_redacted = dead_letter_value(raw)
+    key, key_redacted = dead_letter_value(key)
     return (
         src_topic,
         src_partition,
@@ -284,12 +289,15 @@ def dead_letter_row(
         None if key is None else key.decode("utf-8", "replace"),
         received,
         now,
+        int(h.get("redacted") == "true" or raw_redacted or key_redacted),
     )
 
 
 def rejected_row(raw: bytes | None, key: bytes | None, topic: str, partition: int, offset: int,
                  reason: str, now: datetime) -> tuple:  # fmt: skip
-    """A dead letter the sink itself decided (source ``sink``)."""
+    """A dead letter the sink itself decided (source ``sink``), raw identifiers redacted."""
+    raw, raw_redacted = dead_letter_value(raw)
+    key, key_redacted = dead_letter_value(key)
     return (
         topic,
         partition,
@@ -300,6 +308,7 @@ def rejected_row(raw: bytes | None, key: bytes | None, topic: str, partition: in
         None if key is None else key.decode("utf-8", "replace"),
         now,
         now,
+        int(raw_redacted or key_redacted),
     )
 
 
@@ -321,6 +330,18 @@ class SinkProgress:
     committed: dict[str, int] = field(default_factory=dict)
     paused: bool = False
     last_error: str | None = None
+    #: Why consumption is paused (the warehouse refused a batch), and when the next try is (wall clock).
+    paused_reason: str | None = None
+    retry_at: float | None = None
+    #: Failed writes of held batches (reset when the warehouse takes them again).
+    attempts: int = 0
+    #: Rebalances that took partitions away from this sink (a restart loop shows here).
+    rebalances: int = 0
+    #: Wall clock of the last commit, and of the last moment nothing was waiting (caught up).
+    last_progress_at: float | None = None
+    caught_up_at: float | None = None
+    #: Messages read and not yet committed (the current batch, in the writers' hands, or held).
+    pending: int = 0
     started_at: float = field(default_factory=time.monotonic)
     last_flush_at: float | None = None
     first_record_at: float | None = None
@@ -350,7 +371,14 @@ class SinkProgress:
             "skipped": self.skipped,
             "committed": dict(self.committed),
             "paused": self.paused,
+            "paused_reason": self.paused_reason,
+            "retry_at": self.retry_at,
+            "attempts": self.attempts,
             "last_error": self.last_error,
+            "rebalances": self.rebalances,
+            "pending": self.pending,
+            "last_progress_at": self.last_progress_at,
+            "caught_up_at": self.caught_up_at,
             "rows_per_second": round(self.rows_per_second, 1),
             "uptime_s": round(time.monotonic() - self.started_at, 1),
         }
@@ -377,28 +405,6 @@ def _unexpected(exc: Exception) -> str:
 def _fingerprint(record: Any) -> str:
     """Which message sits at an offset: its timestamp and a checksum of its value."""
     return f"{record.timestamp}/{zlib.crc32(record.value or b'')}"
-
-
-def decode_events(
-    values: list[bytes | None], topic: str, partition: int, offsets: list[int], now: datetime
-) -> tuple[bytes, int, list[tuple[int, str]]]:
-    """Decode and validate messages of one input partition into :func:`event_line` lines.
-
-    Runs in a decoder process (what it is sent is kept small: the values and their offsets).
-    Returns the lines, how many, and (index, reason) of the messages rejected (dead letters).
-    """
-    lines: list[bytes] = []
-    rejected: list[tuple[int, str]] = []
-    for i, (raw, offset) in enumerate(zip(values, offsets, strict=True)):
-        try:
-            if raw is None:
-                raise Rejected("empty message value")
-            lines.append(event_line(raw, topic, partition, offset, now))
-        except Rejected as exc:
-            rejected.append((i, str(exc.args[0])))
-        except Exception as exc:  # a message must never stop the sink
-            rejected.append((i, _unexpected(exc)))
-    return b"\n".join(lines), len(lines), rejected
 
 
 # ------------------------------------------------------------------------------------------------
@@ -434,7 +440,8 @@ class FastEvents:
             return
         self.warehouse.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.stage} (i UInt32, topic String, partition UInt32, "
-            "offset UInt64, ingested_at DateTime64(3, 'UTC'), v String, et String) ENGINE = Memory"
+            "offset UInt64, ingested_at DateTime64(3, 'UTC'), k Nullable(String), v String, et String, "
+            "eid String, known UInt8) ENGINE = Memory"
         )
         self.warehouse.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.accepted} (i UInt32) ENGINE = Memory"
@@ -450,11 +457,13 @@ class FastEvents:
         import pyarrow as pa
 
         values: list[Any] = []
+        keys: list[Any] = []
         offsets: list[int] = []
         lengths, topics, partitions, times = [], [], [], []
         names: dict[str, int] = {}  # a dictionary of distinct topics (several partitions share one)
         for topic, partition, records, now in chunks:  # the consumer's runs: columns already
             values += records.values
+            keys += records.keys
             offsets += records.offsets
             lengths.append(len(records))
             topics.append(names.setdefault(topic, len(names)))
@@ -473,6 +482,7 @@ class FastEvents:
                 "ingested_at": pa.array(np.array(times, dtype="datetime64[ms]")[chunk]).cast(
                     pa.timestamp("ms", tz="UTC")
                 ),
+                "k": pa.array(keys, pa.binary()),
                 "v": pa.array(values, pa.binary()),
             }
         )
@@ -488,19 +498,24 @@ class FastEvents:
         plain = (
             "SETTINGS short_circuit_function_evaluation = 'disable', compile_expressions = 0, max_threads = 1"
         )
+        # An id the store holds, or one repeated in the batch, goes to the Python path, which tells
+        # a duplicate (nothing to do) from a conflicting one (a dead letter).
         wh.query_batch(
             f"INSERT INTO {self.stage} SELECT i, toString(assumeNotNull(topic)), partition, offset, ingested_at, "
-            f"assumeNotNull(v) AS v, extract(v, {contract_sql.EVENT_TYPE}) FROM Python(sink_batch) {plain}",
+            f"k, assumeNotNull(v) AS v, extract(v, {contract_sql.EVENT_TYPE}), "
+            f"extract(v, {contract_sql.EVENT_ID}) AS eid, sipHash128(eid) IN {wh.database}.event_ids "
+            f"FROM Python(sink_batch) {plain}",
             sink_batch,
         )
-        del sink_batch, table, values
+        del sink_batch, table, values, keys
         regexes = contract_sql.message_regexes()
         kinds = [k for (k,) in wh.query(f"SELECT DISTINCT et FROM {self.stage}") if k in regexes]
         if kinds:
             # One filtered subquery per type: each expression runs only on its own messages.
+            first = f"(SELECT min(i) FROM {self.stage} GROUP BY eid)"
             arms = " UNION ALL ".join(
-                f"SELECT i FROM (SELECT * FROM {self.stage} WHERE et = {contract_sql.literal(k)}) "
-                f"WHERE {contract_sql.type_check(k)}"
+                f"SELECT i FROM (SELECT * FROM {self.stage} WHERE et = {contract_sql.literal(k)} AND NOT known) "
+                f"WHERE {contract_sql.type_check(k)} AND i IN {first}"
                 for k in kinds
             )
             wh.execute(f"INSERT INTO {self.accepted} {arms} {plain}")
@@ -517,6 +532,61 @@ class FastEvents:
         return n - len(rest), rest
 
 
+#: ClickHouse error codes that blame the inserted data, not the warehouse: CANNOT_PARSE_TEXT,
+#: CANNOT_PARSE_QUOTED_STRING, CANNOT_PARSE_INPUT_ASSERTION_FAILED, ATTEMPT_TO_READ_AFTER_EOF,
+#: CANNOT_READ_ALL_DATA, CANNOT_PARSE_DATE, CANNOT_PARSE_DATETIME, TYPE_MISMATCH,
+#: CANNOT_CONVERT_TYPE, CANNOT_PARSE_NUMBER, INCORRECT_DATA, TOO_LARGE_STRING_SIZE,
+#: VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE, CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN.
+DATA_ERROR_CODES = frozenset({6, 26, 27, 32, 33, 38, 41, 53, 70, 72, 117, 131, 321, 349})
+_ERROR_CODE = re.compile(r"Code: (\d+)\.")
+
+
+def refuses_the_data(error: WarehouseError) -> bool:
+    """Whether the warehouse refused an insert because of what it was given."""
+    return any(int(code) in DATA_ERROR_CODES for code in _ERROR_CODE.findall(str(error)))
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A valid event of the Python path: who it is, where its line or row sits, where it came from."""
+
+    household_id: str
+    event_id: str
+    fingerprint: str
+    as_line: bool
+    slot: int
+    source: tuple[bytes | None, bytes | None, str, int, int, datetime]
+
+
+#: The stored columns that make an envelope again (``warehouse.rebuild.envelope_bytes``).
+_STORED_ENVELOPE = (
+    "event_id, event_type, schema_version, department, source_system, household_id, person_id, "
+    "region_code, occurred_at, recorded_at, occurred_at_text, recorded_at_text, payload"
+)
+
+
+def stored_fingerprints(warehouse: Warehouse, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """(household_id, event_id) → the content fingerprint of the first stored event of those."""
+    from warehouse.rebuild import envelope_bytes
+
+    if not keys:
+        return {}
+    households = ",".join(sorted({h for h, _ in keys}))
+    ids = ",".join(sorted({e for _, e in keys}))
+    rows = warehouse.query_dicts(
+        f"SELECT {_STORED_ENVELOPE} FROM {warehouse.database}.events "
+        "WHERE household_id IN splitByChar(',', {households:String}) AND event_id IN splitByChar(',', {ids:String}) "
+        "ORDER BY ingested_at, topic, partition, offset",
+        {"households": households, "ids": ids},
+    )
+    out: dict[tuple[str, str], str] = {}
+    for row in rows:
+        key = (row["household_id"], row["event_id"])
+        if key in keys and key not in out:
+            out[key] = fingerprint(orjson.loads(envelope_bytes(row)))
+    return out
+
+
 @dataclass
 class Batch:
     """Rows of consecutive messages, per table, with the offset span they came from."""
@@ -530,28 +600,89 @@ class Batch:
     opened_at: float | None = None
     done: threading.Event = field(default_factory=threading.Event)
     error: str | None = None
-    #: Events handed to decoder processes: (future, records), resolved before the batch is written.
-    pending: list[tuple[Any, list[Any], datetime]] = field(default_factory=list)
+    #: Order of the batch among those read: batches are committed in this order only.
+    seq: int = 0
     event_lines: list[bytes] = field(default_factory=list)
+    #: Events of the Python path, in the order read: their identity, to resolve duplicates.
+    judged: list[Judged] = field(default_factory=list)
+    #: Where each Python-path event line (or row) came from, in the same order: its dead letter's
+    #: identity should the warehouse refuse it.
+    sources: list[tuple] = field(default_factory=list)
+    #: Duplicates (same event again) that the batch does not store again.
+    duplicates: int = 0
     event_count: int = 0
     #: Events the engine checked and wrote itself (the fast path), of :attr:`event_count`.
     engine_checked: int = 0
     #: Input-topic records for the fast path: (topic, partition, records, receipt time).
     raw: list[tuple[str, int, RecordRun, datetime]] = field(default_factory=list)
 
+    def add_event(
+        self, raw: bytes | None, key: bytes | None, topic: str, partition: int, offset: int, now: datetime,
+        lines: bool = True,
+    ) -> None:  # fmt: skip
+        """The Python path of one input-topic message: judged into an event line (or row), or a dead letter.
+
+        The one home of "bad message → dead letter" for events: whatever a message provokes, it
+        never stops the sink.
+        """
+        try:
+            env = _envelope(raw, key, topic)
+            if lines:
+                slot, item = len(self.event_lines), _event_line(env, topic, partition, offset, now)
+            else:
+                slot, item = len(self.rows["events"]), _event_row(env, topic, partition, offset, now)
+        except Exception as exc:
+            reason = exc.args[0] if isinstance(exc, Rejected) else _unexpected(exc)
+            self.rows["dead_letters"].append(rejected_row(raw, key, topic, partition, offset, str(reason), now))
+            return
+        self.judged.append(
+            Judged(env["household_id"], env["event_id"], fingerprint(env), lines, slot,
+                   (raw, key, topic, partition, offset, now))
+        )  # fmt: skip
+        self.sources.append((raw, key, topic, partition, offset, now))
+        if lines:
+            self.event_lines.append(item)
+            self.event_count += 1
+        else:
+            self.rows["events"].append(item)
+
     def decode(self, records: list[Any], topic: str, partition: int, now: datetime) -> None:
-        """The Python path: each record checked by the contract into an event line, or a dead letter."""
-        lines, dead = self.event_lines, self.rows["dead_letters"]
-        before = len(lines)
+        """The Python path for records of one partition (see :meth:`add_event`)."""
         for r in records:
-            try:
-                if r.value is None:
-                    raise Rejected("empty message value")
-                lines.append(event_line(r.value, topic, partition, r.offset, now))
-            except Exception as exc:  # bad input, or anything a message provokes: never stop
-                reason = exc.args[0] if isinstance(exc, Rejected) else _unexpected(exc)
-                dead.append(rejected_row(r.value, r.key, topic, partition, r.offset, str(reason), now))
-        self.event_count += len(lines) - before
+            self.add_event(r.value, r.key, topic, partition, r.offset, now)
+
+    def resolve_duplicates(self, warehouse: Warehouse) -> None:
+        """Drop the events already stored or earlier in the batch; conflicting ones become dead letters.
+
+        The same ``event_id`` for the same household with the same content changes nothing; with
+        other content it is a conflicting duplicate: the first stays (events.md). The stored
+        events are read by their households (the primary key's prefix): a few granules.
+        """
+        if not self.judged:
+            return
+        first = stored_fingerprints(warehouse, {(j.household_id, j.event_id) for j in self.judged})
+        drop: dict[bool, set[int]] = {True: set(), False: set()}
+        for j in self.judged:
+            held = first.get((j.household_id, j.event_id))
+            if held is None:  # the first of its id
+                first[(j.household_id, j.event_id)] = j.fingerprint
+                continue
+            drop[j.as_line].add(j.slot)
+            if held == j.fingerprint:
+                self.duplicates += 1
+            else:
+                raw, key, topic, partition, offset, now = j.source
+                reason = conflict_reason(j.event_id, held)
+                self.rows["dead_letters"].append(rejected_row(raw, key, topic, partition, offset, reason, now))
+        dropped = drop[True] | drop[False]
+        if dropped:
+            self.sources = [src for i, src in enumerate(self.sources) if i not in dropped]
+        if drop[True]:
+            self.event_lines = [line for i, line in enumerate(self.event_lines) if i not in drop[True]]
+            self.event_count -= len(drop[True])
+        if drop[False]:
+            self.rows["events"] = [row for i, row in enumerate(self.rows["events"]) if i not in drop[False]]
+        self.judged = []
 
     def write_fast(self, fast: FastEvents | None) -> None:
         """Events of :attr:`raw` through chdb; what it does not accept, through the Python path."""
@@ -579,27 +710,6 @@ class Batch:
                 self.decode(chosen, topic, partition, now)
             start = end
         self.raw = []
-
-    def resolve(self) -> None:
-        """Collect the decoders' results in order (decoding here if a decoder process failed)."""
-        while self.pending:
-            future, records, now = self.pending[0]
-            try:
-                lines, n, rejected = future.result()
-            except Exception as exc:  # a broken pool must not lose the batch
-                log.warning("decoder process failed (%s): decoding in the sink thread", exc)
-                r = records[0]
-                values, offsets = [r.value for r in records], [r.offset for r in records]
-                lines, n, rejected = decode_events(values, r.topic, r.partition, offsets, now)
-            if n:
-                self.event_lines.append(lines)
-                self.event_count += n
-            for i, reason in rejected:
-                r = records[i]
-                self.rows["dead_letters"].append(
-                    rejected_row(r.value, r.key, r.topic, r.partition, r.offset, reason, now)
-                )
-            del self.pending[0]
 
     def note(self, record: Any) -> None:
         self.note_span([record])
@@ -638,16 +748,59 @@ class Batch:
         """Insert every table's rows (each table at most once per batch); raises WarehouseError."""
         if self.raw:
             self.write_fast(fast)
-        if self.event_lines and "events" not in self.written:
-            data = b"\n".join(self.event_lines)
-            if self.rows["events"]:
-                data += b"\n" + b"\n".join(map(_row_as_line, self.rows["events"]))
-            warehouse.insert_json_lines("events", EVENT_LINE_COLUMNS, data, self.token("events"))
+        if "events" not in self.written:
+            self.resolve_duplicates(warehouse)
+        if (self.event_lines or self.rows["events"]) and "events" not in self.written:
+            self._insert_events(warehouse)
             self.written.add("events")
         for table, rows in self.rows.items():
             if rows and table not in self.written:
                 warehouse.insert(table, TABLE_COLUMNS[table], rows, dedup_token=self.token(table))
                 self.written.add(table)
+
+    def _insert_events(self, warehouse: Warehouse) -> None:
+        """Insert the Python path's events; an event the warehouse itself refuses becomes a dead letter.
+
+        A refusal for the data's sake (:func:`refuses_the_data`: a value the judgement let through
+        but a column cannot hold) is the data's fault: halves are tried until the refused events
+        are found, so that one message never stops the sink. Any other failure (the warehouse down,
+        full, read-only) is not the message's fault: the error goes up, and the batch waits and
+        is retried.
+        """
+        as_lines = bool(self.event_lines)
+        items = self.event_lines if as_lines else self.rows["events"]
+        token = self.token("events")
+
+        def insert(lo: int, hi: int) -> None:
+            part = items[lo:hi]
+            tok = token if (lo, hi) == (0, len(items)) else f"{token}:{lo}-{hi}"
+            if as_lines:
+                warehouse.insert_json_lines("events", EVENT_LINE_COLUMNS, b"\n".join(part), tok)
+            else:
+                warehouse.insert("events", EVENT_COLUMNS, part, dedup_token=tok)
+
+        def isolate(lo: int, hi: int, error: WarehouseError) -> None:
+            if hi - lo == 1:
+                raw, key, topic, partition, offset, now = self.sources[lo]
+                reason = f"the warehouse refused this event: {str(error)[:300]}"
+                self.rows["dead_letters"].append(rejected_row(raw, key, topic, partition, offset, reason, now))
+                if as_lines:
+                    self.event_count -= 1
+                return
+            mid = (lo + hi) // 2
+            for a, b in ((lo, mid), (mid, hi)):
+                try:
+                    insert(a, b)
+                except WarehouseError as exc:
+                    isolate(a, b, exc)
+
+        try:
+            insert(0, len(items))
+        except WarehouseError as exc:
+            if not refuses_the_data(exc):
+                raise  # the warehouse, not the data: the batch waits and is retried
+            log.warning("the warehouse refused a batch of events (%s): finding the refused ones", exc)
+            isolate(0, len(items), exc)
 
     def offsets(self) -> dict[tuple[str, int], int]:
         """The offsets to commit once the batch is written: the next one to read per partition."""
@@ -670,12 +823,13 @@ class Sink:
         batch_size: int = 20_000,
         batch_seconds: float = 1.0,
         group_id: str | None = None,
-        max_backoff: float = 10.0,
+        max_backoff: float = 30.0,
         on_flush: Callable[[SinkProgress], None] | None = None,
         idle_exit: float | None = None,
-        decoders: int = 0,
         fast: bool = True,
         writers: int = 1,
+        max_poll_interval_ms: int = 60_000,
+        stop_timeout: float = 5.0,
     ) -> None:
         self.warehouse = warehouse
         self.settings = settings
@@ -685,19 +839,19 @@ class Sink:
         # One group per platform instance (topic prefix): instances sharing a cluster never share offsets.
         self.group_id = group_id or f"{settings.topic_prefix}-{GROUP_ID}"
         self.max_backoff = max_backoff
+        #: kafka-python's limit between two polls. The consuming thread polls at least every
+        #: second whatever the writers do (it never waits on a write), so this is far above any
+        #: poll cycle; a join on tansu takes the session timeout, not this.
+        self.max_poll_interval_ms = max_poll_interval_ms
+        #: Seconds a stop waits for the batches being written (then they are re-read next time).
+        self.stop_timeout = stop_timeout
         self.on_flush = on_flush
         #: Stop after this many seconds without a message once partitions are assigned (drain mode).
         self.idle_exit = idle_exit
-        #: Decoder processes for input-topic events (0: decode in this thread). Only where the
-        #: warehouse takes pre-serialised rows (chdb): validation is the sink's main CPU cost.
-        self.decoders = decoders if hasattr(warehouse, "insert_json_lines") else 0
         #: Events go to the warehouse as pre-serialised lines where it takes them (chdb).
         self._lines = hasattr(warehouse, "insert_json_lines")
-        self._pool = None
-        #: Events checked and written inside chdb (:class:`FastEvents`), unless decoders are asked for.
-        self._fast = (
-            FastEvents(warehouse) if fast and not self.decoders and FastEvents.supported(warehouse) else None
-        )
+        #: Events checked and written inside chdb (:class:`FastEvents`).
+        self._fast = FastEvents(warehouse) if fast and FastEvents.supported(warehouse) else None
         self.progress = SinkProgress()
         self.stop_event = threading.Event()
         self._status, self._alerts, self._dead = (
@@ -715,7 +869,18 @@ class Sink:
         self._inflight: deque[Batch] = deque()
         #: Batches not written (the first failed, and every later one): retried in order, paused.
         self._failed: list[Batch] = []
-        self._queue: queue.Queue[Batch | None] = queue.Queue(maxsize=self.writers)
+        #: Unbounded: the consuming thread never blocks handing a batch over (it counts them itself).
+        self._queue: queue.Queue[Batch | None] = queue.Queue()
+        self._seq = 0
+        #: Fetching paused: a batch held (warehouse refused it) or the writers behind (back-pressure).
+        self._held = False
+        self._backoff = 0.5
+        #: Committed offsets not yet recorded in ``sink_progress`` (the writer records them: the
+        #: consuming thread never waits on the warehouse).
+        self._progress_lock = threading.Lock()
+        self._progress_rows: dict[tuple[str, int], int] = {}
+        self._writer_threads: list[threading.Thread] = []
+        self._consumer: Any = None
         #: A poll returns record batches (runs), each of one to thousands of messages.
         self._runs_per_poll = max(1, batch_size // 100)
 
@@ -727,13 +892,7 @@ class Sink:
         rows = self._batch.rows
         try:
             if topic in self._inputs:
-                if raw is None:
-                    raise Rejected("empty message value")
-                if self._lines:
-                    self._batch.event_lines.append(event_line(raw, topic, partition, offset, now))
-                    self._batch.event_count += 1
-                else:
-                    rows["events"].append(event_row(raw, topic, partition, offset, now))
+                self._batch.add_event(raw, record.key, topic, partition, offset, now, self._lines)
             elif topic == self._status:
                 if raw is None:  # a compaction tombstone: nothing to record
                     self.progress.skipped += 1
@@ -767,13 +926,22 @@ class Sink:
         )
 
     # -- writing and committing ----------------------------------------------------------------
-    def _writer(self, warehouse: Warehouse, fast: FastEvents | None) -> None:
+    # The consuming thread never waits on the warehouse: batches go to the writer threads, their
+    # outcome is collected (in order) between polls, and the consumer keeps polling whatever the
+    # writers do, so a slow or failing warehouse can never make it miss max_poll_interval_ms.
+    def _writer(self, warehouse: Warehouse, fast: FastEvents | None, jobs: queue.Queue[Batch | None]) -> None:
+        """Write the batches of ``jobs`` (this run's queue: a writer left in a slow insert by an
+        earlier run never takes a later run's batches)."""
         while True:
-            batch = self._queue.get()
+            try:
+                batch = jobs.get(timeout=1.0)
+            except queue.Empty:
+                self._record_progress(warehouse)
+                continue
             if batch is None:
+                self._record_progress(warehouse)
                 return
             try:
-                batch.resolve()  # here, not in the consuming thread: it polls on meanwhile
                 batch.write(warehouse, fast)
                 batch.error = None
             except WarehouseError as exc:
@@ -781,6 +949,23 @@ class Sink:
             except Exception as exc:  # never leave the consuming thread waiting
                 batch.error = f"{type(exc).__name__}: {exc}"
             batch.done.set()
+            self._record_progress(warehouse)
+
+    def _record_progress(self, warehouse: Warehouse) -> None:
+        """The committed offsets into ``sink_progress`` (for operators; the Kafka commit is what counts)."""
+        with self._progress_lock:
+            offsets, self._progress_rows = self._progress_rows, {}
+        if not offsets:
+            return
+        now = datetime.now(UTC)
+        try:
+            warehouse.insert(
+                "sink_progress",
+                ["topic", "partition", "offset", "updated_at", "group_id"],
+                [(t, p, o, now, self.group_id) for (t, p), o in sorted(offsets.items())],
+            )
+        except WarehouseError as exc:
+            log.warning("could not record sink progress: %s", exc)
 
     def _complete(self, consumer, batch: Batch) -> None:
         """The batch is durable: count it, then commit its offsets."""
@@ -796,6 +981,7 @@ class Sink:
         for (t, part), off in offsets.items():
             p.committed[f"{t}[{part}]"] = off
         p.last_error = None
+        p.last_progress_at = time.time()
         self._commit(consumer, offsets)
         if self.on_flush:
             self.on_flush(p)
@@ -815,83 +1001,109 @@ class Sink:
             # The rows are written; a rebalance means they are read again and collapse in the tables.
             log.warning("offset commit failed (rows are written, will be re-read): %s", exc)
             return
-        now = datetime.now(UTC)
-        try:
-            self.warehouse.insert(
-                "sink_progress",
-                ["topic", "partition", "offset", "updated_at", "group_id"],
-                [(t, p, o, now, self.group_id) for (t, p), o in sorted(offsets.items())],
-            )
-        except WarehouseError as exc:  # progress is for operators; the commit is what counts
-            log.warning("could not record sink progress: %s", exc)
+        with self._progress_lock:
+            self._progress_rows.update(offsets)
 
-    def _write_now(self, consumer, batch: Batch) -> bool:
-        """Write a batch in this thread and commit it; False (batch kept) when the warehouse refused.
-
-        Only while no batch is in flight: the first writer's connection and session tables are used.
-        """
-        if batch.count == 0:
-            return True
-        batch.resolve()
-        try:
-            batch.write(self.warehouse, self._fast)
-        except WarehouseError as exc:
-            self.progress.last_error = str(exc)
-            return False
-        self._complete(consumer, batch)
-        return True
-
-    def _settle(self, consumer, wait: bool) -> None:
-        """Collect written batches, oldest first: commit each, or hold it and all later ones (pause).
-
-        ``wait``: until no batch is in flight.
-        """
-        while self._inflight:
-            b = self._inflight[0]
-            if not (b.done.is_set() or (wait and b.done.wait())):
-                return
-            self._inflight.popleft()
-            if b.error is None and not self._failed:
-                self._complete(consumer, b)
-                continue
-            # Not committed past a failed batch: a later one, even written, waits its turn.
-            self._failed.append(b)
-            if b.error is not None:
-                self.progress.last_error = b.error
-                log.warning("warehouse write failed, consumption paused: %s", b.error)
-            if not self.progress.paused:
-                self.progress.paused = True
-                consumer.pause(*consumer.assignment())
-
-    def _retry_failed(self, consumer) -> bool:
-        """The held batches again, in order (their written tables are skipped); True when all are."""
-        self._settle(consumer, wait=True)  # no writer busy: _write_now uses the first one's session
-        while self._failed:
-            if not self._write_now(consumer, self._failed[0]):
-                return False
-            del self._failed[0]
-        return True
-
-    def _submit(self) -> None:
-        batch, self._batch = self._batch, Batch()
+    def _submit(self, batch: Batch | None = None) -> None:
+        """Hand a batch (the current one unless given: a held one, again) to the writers."""
+        if batch is None:
+            batch, self._batch = self._batch, Batch()
+            self._seq += 1
+            batch.seq = self._seq
+        else:
+            batch.done.clear()
+            batch.error = None
         self._inflight.append(batch)
         self._queue.put(batch)
 
-    def flush(self, consumer) -> bool:
-        """Everything read so far written and committed, in order; False when the warehouse refused."""
-        if not self._retry_failed(consumer):
-            return False
-        return self._write_now(consumer, self._batch) and self._reset_current()
+    def _settle(self) -> None:
+        """Collect the written batches, oldest first, without waiting: commit each in order, or hold it.
 
-    def _reset_current(self) -> bool:
-        self._batch = Batch()
-        return True
+        A batch is committed only when no earlier one is held: never past unwritten data. A later
+        batch already written waits in the held list (its tables are skipped when it is retried).
+        """
+        consumer = self._consumer
+        while self._inflight and self._inflight[0].done.is_set():
+            b = self._inflight.popleft()
+            if b.error is None and (not self._failed or b.seq < self._failed[0].seq):
+                self._complete(consumer, b)
+                while self._failed and self._failed[0].done.is_set() and self._failed[0].error is None:
+                    self._complete(consumer, self._failed.pop(0))  # written while an earlier one failed
+                if self.progress.paused:
+                    if self._failed:
+                        self.progress.retry_at = time.time()  # the next held one, at once
+                    else:
+                        self._resume_after_failure()
+                continue
+            self._failed.append(b)
+            self._failed.sort(key=lambda x: x.seq)
+            if b.error is not None:
+                self._note_failure(b.error)
 
-    def _drop_unwritten(self) -> None:
-        """After a rebalance every position is re-read from the committed offsets: forget the rest."""
-        self._failed = []
-        self._batch = Batch()
-        self.progress.paused = False
+    def _note_failure(self, error: str) -> None:
+        """The warehouse refused a batch: pause consumption, retry with backoff (never commit past it)."""
+        p = self.progress
+        delay = self._backoff
+        self._backoff = min(self.max_backoff, self._backoff * 2)
+        p.attempts += 1
+        p.last_error = error
+        p.retry_at = time.time() + delay
+        p.paused_reason = f"warehouse write failed ({p.attempts}x, next try in {delay:.1f} s): {error}"
+        if not p.paused:
+            p.paused = True
+            log.warning("warehouse write failed, consumption paused: %s", error)
+        else:
+            log.warning("warehouse write failed again (retry in %.1f s): %s", delay, error)
+
+    def _resume_after_failure(self) -> None:
+        p = self.progress
+        log.info("warehouse writable again after %d failed attempt(s): consumption resumed", p.attempts)
+        p.paused, p.paused_reason, p.retry_at, p.attempts = False, None, None, 0
+        self._backoff = 0.5
+
+    def _retry_due(self) -> None:
+        """The oldest held batch to a writer again, once its backoff has passed and no write runs."""
+        if self._failed and not self._inflight and time.time() >= (self.progress.retry_at or 0):
+            self._submit(self._failed.pop(0))
+
+    def _writers_behind(self) -> bool:
+        return len(self._inflight) >= self.writers and self._batch.count >= 2 * self.batch_size
+
+    def _hold(self, consumer, hold: bool) -> None:
+        """Pause (or resume) fetching on every assigned partition; the consumer keeps polling."""
+        if hold == self._held:
+            return
+        self._held = hold
+        assigned = consumer.assignment()
+        if assigned:
+            (consumer.pause if hold else consumer.resume)(*assigned)
+
+    def _note_pending(self, got: int) -> None:
+        p = self.progress
+        p.pending = (
+            self._batch.count + sum(b.count for b in self._inflight) + sum(b.count for b in self._failed)
+        )
+        if not got and not self._held:  # a poll found nothing to read: caught up with the topics
+            p.caught_up_at = time.time()
+
+    def heartbeat(self) -> dict[str, Any]:
+        """The sink's state for its process's pid file (:mod:`fupin.heartbeat`)."""
+        p = self.progress
+        return beat(
+            "paused" if p.paused else "running",
+            p.paused_reason,
+            p.pending,
+            p.last_progress_at,
+            p.caught_up_at,
+            messages=p.messages,
+            events=p.rows["events"],
+            dead_letters=p.dead_letters,
+            rebalances=p.rebalances,
+        )
+
+    def writers_done(self) -> bool:
+        """Whether every writer thread has ended (so their connections may be closed)."""
+        return not any(t.is_alive() for t in self._writer_threads)
 
     # -- consumer ------------------------------------------------------------------------------
     def _make_consumer(self):
@@ -904,7 +1116,7 @@ class Sink:
             client_id="fupin-sink",
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_interval_ms=5000,
+            max_poll_interval_ms=self.max_poll_interval_ms,
             session_timeout_ms=10000,
             heartbeat_interval_ms=1000,
             max_poll_records=self._runs_per_poll,
@@ -933,51 +1145,19 @@ class Sink:
                     for record in records:
                         self.add(record, now, note=False)
                 batch.note_span(records)
-        elif self._pool is None:
+        else:
             batch = self._batch
-            dead = batch.rows["dead_letters"]
-            events, make = (
-                (batch.event_lines, event_line) if self._lines else (batch.rows["events"], event_row)
-            )
             for records in polled.values():
                 if not records:
                     continue
                 got += len(records)
                 topic = records[0].topic
                 if topic in self._inputs:  # the hot path: department events
-                    before = len(events)
                     for r in records:
-                        try:
-                            if r.value is None:
-                                raise Rejected("empty message value")
-                            events.append(make(r.value, topic, r.partition, r.offset, now))
-                        except Exception as exc:  # bad input, or anything a message provokes: never stop
-                            reason = exc.args[0] if isinstance(exc, Rejected) else _unexpected(exc)
-                            dead.append(
-                                rejected_row(r.value, r.key, topic, r.partition, r.offset, reason, now)
-                            )
-                    if self._lines:
-                        batch.event_count += len(events) - before
+                        batch.add_event(r.value, r.key, topic, r.partition, r.offset, now, self._lines)
                 else:
                     for r in records:
                         self.add(r, now, note=False)
-                batch.note_span(records)
-        else:
-            batch, submit, step = self._batch, self._pool.submit, 5000
-            for records in polled.values():
-                if not records:
-                    continue
-                got += len(records)
-                first = records[0]
-                if first.topic in self._inputs:  # one partition's records: values and offsets go
-                    for i in range(0, len(records), step):
-                        chunk = records[i : i + step]
-                        values, offsets = [r.value for r in chunk], [r.offset for r in chunk]
-                        future = submit(decode_events, values, first.topic, first.partition, offsets, now)
-                        batch.pending.append((future, chunk, now))
-                else:
-                    for record in records:
-                        self.add(record, now, note=False)
                 batch.note_span(records)
         if got and self.progress.first_record_at is None:
             self.progress.first_record_at = time.monotonic()
@@ -990,19 +1170,34 @@ class Sink:
         sink = self
 
         class Listener(ConsumerRebalanceListener):
+            """Runs in kafka-python's IO thread: it must not block (no write, no commit, no wait).
+
+            Batches read before a rebalance stay: they are written and committed in order by the
+            consuming thread (committing rows that are written is safe whoever owns the partition
+            now). Positions restart from the committed offsets, so some messages are read twice;
+            they collapse in the tables (ReplacingMergeTree on the message's identity).
+            """
+
             def on_partitions_revoked(self, revoked):
-                # Eager rebalancing: positions are re-read from the committed offsets after this.
-                if not sink.flush(consumer):
-                    sink._drop_unwritten()
+                if revoked and not closing.is_set():  # leaving the group on close is no rebalance
+                    sink.progress.rebalances += 1
 
             def on_partitions_assigned(self, assigned):
-                if sink.progress.paused and assigned:
+                if sink._held and assigned:
                     consumer.pause(*assigned)
 
+        closing = threading.Event()
+        # A writer of an earlier run still inside a slow insert holds this run's connection and
+        # session tables: it ends after that batch (it has its stop sentinel); wait for it first.
+        for earlier in self._writer_threads:
+            earlier.join()
         # A new run re-reads from the committed offsets: nothing of an earlier, failed run carries over.
         self._batch, self._inflight, self._failed = Batch(), deque(), []
-        self.progress.paused = False
-        consumer = self._make_consumer()
+        self._held, self._backoff = False, 0.5
+        self._queue = queue.Queue()
+        p = self.progress
+        p.paused, p.paused_reason, p.retry_at, p.attempts = False, None, None, 0
+        consumer = self._consumer = self._make_consumer()
         try:
             consumer.subscribe(sink_topics(self.settings), listener=Listener())
         except Exception:
@@ -1016,74 +1211,83 @@ class Sink:
                 log.warning("sink writer connection not opened (%s): %d writer(s)", exc, len(connections))
                 break
         fasts = [self._fast] + [FastEvents(c) if self._fast else None for c in connections[1:]]
-        writers = [
-            threading.Thread(target=self._writer, args=(c, f), name=f"sink-writer-{i}", daemon=True)
+        writers = self._writer_threads = [
+            threading.Thread(
+                target=self._writer, args=(c, f, self._queue), name=f"sink-writer-{i}", daemon=True
+            )
             for i, (c, f) in enumerate(zip(connections, fasts, strict=True))
         ]
         for writer in writers:
             writer.start()
-        if self.decoders > 0:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            # spawn, not fork: this process runs threads (chdb, kafka) that a fork would copy mid-state.
-            self._pool = ProcessPoolExecutor(self.decoders, mp_context=multiprocessing.get_context("spawn"))
-            for _ in range(self.decoders):
-                self._pool.submit(
-                    decode_events, [], "", 0, [], datetime.now(UTC)
-                )  # start them during the join
-        backoff = 0.5
         idle_since = time.monotonic()
         try:
             while not self.stop_event.is_set():
-                self._settle(consumer, wait=False)
-                if self._failed:
-                    # Paused: keep polling (group membership; only partitions assigned since the
-                    # pause deliver), retry the failed batches with backoff, never commit past them.
-                    self._poll(consumer, int(backoff * 1000))
-                    if self._retry_failed(consumer):
-                        self.progress.paused = False
-                        consumer.resume(*consumer.assignment())
-                        log.info("warehouse writable again: consumption resumed")
-                        backoff = 0.5
-                    else:
-                        backoff = min(self.max_backoff, backoff * 2)
-                    continue
+                self._settle()
+                self._retry_due()
+                # Fetching pauses while a batch is held or the writers are behind; polling never does.
+                self._hold(consumer, bool(self._failed) or self._writers_behind())
                 got = self._poll(consumer, 100)
+                self._note_pending(got)
                 if self.idle_exit is not None:
                     now = time.monotonic()
-                    if got or not consumer.assignment() or self._batch.count or self._inflight:
+                    if got or not consumer.assignment() or p.pending:
                         idle_since = now
                     elif now - idle_since >= self.idle_exit:
                         log.info("no messages for %.0f s: stopping (idle exit)", self.idle_exit)
                         break
+                if self._failed:
+                    continue  # nothing new goes to the writers before the held batches are written
                 # Due, or caught up (a poll found nothing) with the writers idle: no reason to wait.
                 if self.due() or (not got and self._batch.count and not self._inflight):
                     if len(self._inflight) < self.writers:
                         self._submit()
                     elif self._batch.count >= 2 * self.batch_size:
-                        # back-pressure: the writers are behind; wait for the oldest batch
-                        self._inflight[0].done.wait()
-                        self._settle(consumer, wait=False)
-            # Stopping: a last flush (retried briefly) so that a clean stop leaves nothing uncommitted.
-            for _ in range(5):
-                if self.flush(consumer):
-                    break
-                time.sleep(0.5)
+                        # Back-pressure: wait a little for the oldest write (the usual, fast case);
+                        # a slower one pauses fetching at the top of the loop and polling goes on.
+                        self._inflight[0].done.wait(1.0)
+            self._finish(consumer)
         finally:
             with contextlib.suppress(Exception):  # the first error is the one to report
-                self._settle(consumer, wait=True)
+                self._settle()
             for _ in writers:
                 self._queue.put(None)
+            deadline = time.monotonic() + 2.0  # a writer still inside a slow insert is left to it
             for writer in writers:
-                writer.join(30)
-            for extra in connections[1:]:
-                extra.close()
+                writer.join(max(0.0, deadline - time.monotonic()))
+            if self.writers_done():
+                for extra in connections[1:]:
+                    extra.close()
+            closing.set()
             consumer.close(autocommit=False)
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
         return self.progress
+
+    def _finish(self, consumer) -> None:
+        """Stopping: what was read written and committed, in order, for at most ``stop_timeout`` s.
+
+        The consumer keeps polling (fetching paused) while the writers finish; whatever is not
+        written by then is not committed and is read again by the next run.
+        """
+        self._hold(consumer, True)
+        deadline = time.monotonic() + self.stop_timeout
+        while time.monotonic() < deadline:
+            self._settle()
+            if self._failed:
+                if not self._inflight:
+                    self.progress.retry_at = min(self.progress.retry_at or 0, time.time() + 0.5)
+                self._retry_due()
+            elif self._batch.count and len(self._inflight) < self.writers:
+                self._submit()
+            if not (self._inflight or self._failed or self._batch.count):
+                break
+            if self._inflight:
+                self._inflight[0].done.wait(0.1)
+            else:
+                time.sleep(0.05)  # a held batch's next try is due soon: no spin meanwhile
+            self._poll(consumer, 0)
+        else:
+            log.warning("stopping with %d message(s) not written: they are read again next time",
+                        self._batch.count + sum(b.count for b in (*self._inflight, *self._failed)))  # fmt: skip
+        self._note_pending(0)
 
 
 def run_sink(warehouse: Warehouse, settings: Settings, bootstrap: str, **kwargs: Any) -> Sink:

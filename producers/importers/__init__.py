@@ -5,8 +5,11 @@ is. Each event's ``event_id`` is a UUID5 of the department, the mapping, the row
 number and the event's content (after pseudonymization, never the raw row), so a re-run of the
 same file produces the same ids and counts once downstream. A per-broker ledger of delivered
 ids lets a re-run skip them outright. Rows that fail go to ``<file>.rejects.csv`` beside the
-input (line, reason, the original row: it stays with the department's own data); reasons never
-echo a value. Rows whose delivery failed go to ``<file>.failed.csv`` and are retried next run.
+input (line, reason, the row with every raw-identifier span, the personal columns and the raw-ID
+columns replaced by ``[redacted]``: the department fixes the row in its own system); reasons
+never echo a value. Rows whose delivery failed go to ``<file>.failed.csv`` (redacted alike) and
+are retried next run. A file with a column the mapping does not classify is refused before a row
+is sent (:meth:`Mapping.unclassified`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from fupin import privacy
 from fupin.config import Settings
 from producers.importers.mapping import Mapping, MappingError, RowError, _format_of, find_mapping
 from producers.sdk import DeliveryReport, Publisher, Rejected
@@ -64,6 +68,29 @@ def raw_text(raw: Any) -> str:
     if isinstance(raw, str):
         return raw
     return orjson.dumps([c if isinstance(c, int | float | str) or c is None else str(c) for c in raw]).decode()
+
+
+def safe_text(raw: Any, row: dict[str, Any] | None, mapping: Mapping | None) -> str:
+    """The row as the rejects file keeps it: personal and raw-ID columns and every raw-identifier span redacted."""
+    if row is not None and mapping is not None:
+        hidden = mapping.redacted_row(row)
+        if isinstance(raw, list | tuple):
+            raw = [*hidden.values(), *list(raw)[len(hidden) :]]
+        else:
+            raw = orjson.dumps(hidden, default=str)
+    return privacy.redact(raw_text(raw))[0]
+
+
+def _column_of(mapping: Mapping | None, event_type: str | None, field: str | None) -> str | None:
+    """The file's column behind an envelope path such as ``payload.reason`` (for a reason)."""
+    if mapping is None or not field:
+        return None
+    head, _, rest = field.partition(".")
+    if head == "payload" and event_type:
+        spec = mapping.payload.get(event_type, {}).get(rest.split(".")[0].split("[")[0])
+        return spec.column if spec is not None else None
+    spec = mapping.envelope.get(head)
+    return spec.column if spec is not None else None
 
 
 class FileFormatError(ValueError):
@@ -227,24 +254,45 @@ def import_file(
     ledger = ledger_for(settings, pub.topic) if use_ledger else None
     pub.track_ids = ledger is not None
     rejected_lines: list[tuple[int, str, str]] = []
+    rules = mapping if isinstance(mapping, Mapping) else None
+    header_checked = fmt == "jsonl" or rules is None
     try:
         for line, row, raw, error in _read(fmt, path, encoding):
             summary.rows += 1
             if progress is not None and summary.rows % 1000 == 0:
                 progress(1000)
             if error is not None:
-                rejected_lines.append((line, error, raw_text(raw)))
+                rejected_lines.append((line, error, safe_text(raw, None, rules)))
                 continue
+            if not header_checked:  # the first row's keys are the header: checked before anything is sent
+                if unknown := rules.unclassified(row):
+                    raise MappingError(
+                        f"{path.name}: mapping {rules.name} does not classify column(s) {', '.join(unknown)}: "
+                        "read them, or list them under drop (names, phones, addresses or unused); nothing was sent"
+                    )
+                header_checked = True
+            fields: dict[str, Any] = {}
             try:
                 if envelopes:
                     env = row
                     pub.check(env)
                 else:
+                    if fmt == "jsonl" and (unknown := rules.unclassified(row)):
+                        raise RowError(f"key(s) {', '.join(u[:40] for u in unknown[:5])} not classified by the mapping")
                     identity, fields = mapping.convert(row)
                     env = pub.build(**fields, event_id=_PLACEHOLDER_ID)
+                    # A name, phone or address of the row typed into a published field (a name is
+                    # no pattern: only the row's own personal columns tell it).
+                    if leak := rules.personal_in(row, env["payload"]):
+                        raise Rejected(f"field {leak[0]} holds the value of the personal column {leak[1]}",
+                                       field=leak[0])  # fmt: skip
                     env["event_id"] = event_id_for(department, mapping.name, identity, env)
             except (RowError, Rejected) as exc:
-                rejected_lines.append((line, exc.reason, raw_text(raw)))
+                reason = exc.reason
+                column = _column_of(rules, fields.get("event_type"), getattr(exc, "field", None))
+                if column:
+                    reason = f"column {column}: {reason}"
+                rejected_lines.append((line, reason, safe_text(raw, row, rules)))
                 continue
             if ledger is not None and env["event_id"] in ledger:
                 pub.skipped_duplicate()
@@ -267,7 +315,8 @@ def import_file(
     failed_raw: dict[int, str] = {}
     if report.failed:  # re-read for the few rows that failed instead of keeping every row in memory
         wanted = {ln for ln, _ in report.failed}
-        failed_raw = {line: raw_text(raw) for line, _, raw, _ in _read(fmt, path, encoding) if line in wanted}
+        failed_raw = {line: safe_text(raw, row, rules) for line, row, raw, _ in _read(fmt, path, encoding)
+                      if line in wanted}  # fmt: skip
     summary.failed_path = _write_side(path, ".failed.csv",
                                       [(ln, why, failed_raw.get(ln, "")) for ln, why in report.failed])
     return summary

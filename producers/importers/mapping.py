@@ -2,9 +2,13 @@
 
 A mapping is a YAML file in ``producers/mappings/`` (see its README). It names the columns of
 the envelope fields, the event-type column (or a constant), the payload fields per event type,
-and the person column holding the raw resident ID, which the SDK pseudonymizes. Columns not
-mapped (names, phones, addresses) are never read into an event. Conversion errors name the
-column, never its value: a value may be personal.
+and the person column holding the raw resident ID, which the SDK pseudonymizes.
+
+Every column of a file is classified: read by the mapping, or listed under ``drop`` by kind
+(``names``, ``phones``, ``addresses``: personal, never read; ``unused``: not personal, not
+needed). A mapping that reads a column it names as personal is refused when loaded; a file with
+a column the mapping does not classify is refused before a row is sent (a JSONL row with such a
+key is rejected). Conversion errors name the column, never its value: a value may be personal.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ MAPPINGS_DIR = PROJECT_ROOT / "producers" / "mappings"
 _ENVELOPE_FIELDS = ("household_id", "region_code", "occurred_at", "recorded_at", "resident_id", "person_id")
 _TYPES = ("str", "int", "number", "bool", "date", "datetime", "list", "members", "object", "const")
 _NO_DEFAULT = object()
+#: Kinds of dropped column: the personal ones, and columns that are simply not needed.
+PERSONAL_KINDS = ("names", "phones", "addresses")
+DROP_KINDS = (*PERSONAL_KINDS, "unused")
 _DATE_RE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
 _DT_RE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?$")
 
@@ -86,7 +93,7 @@ class Mapping:
     envelope: dict[str, Field]
     person_events: frozenset[str]
     payload: dict[str, dict[str, Field]]
-    drop: list[str]
+    drop: dict[str, list[str]]
     encoding: str = "utf-8-sig"
 
     @classmethod
@@ -110,14 +117,27 @@ class Mapping:
             for t, fields in doc["payload"].items()
         }
         et = _field(doc["event_type"], f"{path.name}:event_type")
-        return cls(
+        drop = doc.get("drop") or {}
+        if not isinstance(drop, dict) or set(drop) - set(DROP_KINDS):
+            raise MappingError(
+                f"{path}: 'drop' maps each kind ({', '.join(DROP_KINDS)}) to the columns of that kind"
+            )
+        drop = {k: [str(c) for c in drop.get(k) or []] for k in DROP_KINDS}
+        mapping = cls(
             name=path.stem, department=doc["department"], format=doc["format"], files=list(doc.get("files", [])),
             source_system=str(doc.get("source_system", f"{doc['department']}-export")),
             record_id=doc.get("record_id"), event_type=et, envelope=envelope,
             person_events=frozenset(t if "." in t else f"{doc['department']}.{t}" for t in doc.get("person_events", [])),
-            payload=payload, drop=list(doc.get("drop", [])),
+            payload=payload, drop=drop,
             encoding=str(doc.get("encoding", "utf-8-sig" if doc["format"] == "csv" else "utf-8")),
         )
+        published = mapping.read_paths() & mapping.personal()
+        if published:
+            raise MappingError(
+                f"{path}: mapping {mapping.name} would publish {', '.join(sorted(published))}, "
+                "which it names as personal (drop: names, phones, addresses)"
+            )
+        return mapping
 
     def columns(self) -> set[str]:
         """Top-level columns the mapping reads (for the header check)."""
@@ -129,6 +149,97 @@ class Mapping:
         for fields in self.payload.values():
             cols.update(f.column for f in fields.values() if f.column)
         return cols
+
+    def _fields(self) -> list[Field]:
+        out = list(self.envelope.values())
+        for fields in self.payload.values():
+            out.extend(fields.values())
+        return out
+
+    def read_paths(self) -> set[str]:
+        """Every column the mapping reads, a member's or object's sub-column as ``column.sub``."""
+        paths = self.columns()
+        for f in self._fields():
+            for sub in (f.item or {}).values():
+                if sub.column and f.column:
+                    paths.add(f"{f.column}.{sub.column}")
+                elif sub.column:
+                    paths.add(sub.column)
+        return paths
+
+    def personal(self) -> set[str]:
+        """The columns the mapping names as names, phones or addresses."""
+        return {c for k in PERSONAL_KINDS for c in self.drop[k]}
+
+    def identifier_columns(self) -> set[str]:
+        """Columns (paths) holding raw resident IDs: read only to be pseudonymized."""
+        cols = set()
+        for f in self._fields():
+            for key, sub in (f.item or {}).items():
+                if key == "resident_id" and sub.column and f.column:
+                    cols.add(f"{f.column}.{sub.column}")
+        rid = self.envelope.get("resident_id")
+        if rid is not None and rid.column:
+            cols.add(rid.column)
+        return cols
+
+    def unclassified(self, row: dict[str, Any]) -> list[str]:
+        """The columns of a row (a header's, nested member keys as ``a.b``) the mapping neither reads nor drops."""
+        known = self.read_paths() | {c for k in DROP_KINDS for c in self.drop[k]}
+        out = [c for c in row if c and c not in known]
+        for key, value in row.items():
+            if isinstance(value, list) and key in known:
+                out.extend(sorted({f"{key}.{k}" for m in value if isinstance(m, dict) for k in m} - known))
+        return out
+
+    def personal_values(self, row: dict[str, Any], raw_ids: bool = False) -> list[tuple[str, str]]:
+        """(column, value) of the row's names, phones and addresses (and raw IDs), nested ones too.
+
+        Values shorter than two characters are left out: they would match everywhere.
+        """
+        wanted = self.personal() | (self.identifier_columns() if raw_ids else set())
+        out = []
+        for path in wanted:
+            head, _, sub = path.partition(".")
+            value = row.get(head)
+            items = [m.get(sub) for m in value if isinstance(m, dict)] if sub and isinstance(value, list) else [value]
+            out.extend((path, t) for v in items if v is not None and len(t := str(v).strip()) >= 2)
+        return out
+
+    def personal_in(self, row: dict[str, Any], payload: Any, path: str = "payload") -> tuple[str, str] | None:
+        """(payload path, personal column) when a published string holds this row's name, phone or address."""
+        values = self.personal_values(row)
+        if not values:
+            return None
+        return _holding(payload, values, path)
+
+    def redacted_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row with personal and raw-ID columns (nested ``a.b`` too) replaced by [redacted], and
+        those values redacted wherever else in the row they were typed (a name in a free-text cell)."""
+        from fupin.privacy import REDACTED
+
+        hidden = self.personal() | self.identifier_columns()
+        secrets = sorted({v for _, v in self.personal_values(row, raw_ids=True)}, key=len, reverse=True)
+
+        def scrub(value: Any) -> Any:
+            if isinstance(value, str):
+                for secret in secrets:
+                    value = value.replace(secret, REDACTED)
+            return value
+
+        out: dict[str, Any] = {}
+        for key, value in row.items():
+            if key in hidden:
+                out[key] = REDACTED
+            elif isinstance(value, list):
+                out[key] = [
+                    {k: REDACTED if f"{key}.{k}" in hidden else scrub(v) for k, v in m.items()}
+                    if isinstance(m, dict) else scrub(m)
+                    for m in value
+                ]  # fmt: skip
+            else:
+                out[key] = scrub(value)
+        return out
 
     # -- conversion ------------------------------------------------------------------------------
     def convert(self, row: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
@@ -179,6 +290,23 @@ class Mapping:
         rid_col = self.record_id
         identity = None if rid_col is None else _text(row.get(rid_col))
         return identity, out
+
+
+def _holding(value: Any, secrets: list[tuple[str, str]], path: str) -> tuple[str, str] | None:
+    """The first (path, column) where a string of ``value`` contains one of the (column, secret)s."""
+    if isinstance(value, str):
+        for column, secret in secrets:
+            if secret in value:
+                return path, column
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if found := _holding(v, secrets, f"{path}.{k}"):
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if found := _holding(v, secrets, f"{path}[{i}]"):
+                return found
+    return None
 
 
 def _text(value: Any) -> str | None:

@@ -62,7 +62,7 @@ def land(wh, envelopes: list[dict]) -> None:
 
     now = datetime.now(UTC)
     rows = [
-        event_row(orjson.dumps(e), f"fupin.events.{e['department']}", 0, i, now)
+        event_row(orjson.dumps(e), f"fupin.events.{e['department']}", 0, i, now, key=e["household_id"].encode())
         for i, e in enumerate(envelopes)
     ]
     wh.insert("events", EVENT_COLUMNS, rows)

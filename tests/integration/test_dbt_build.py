@@ -81,7 +81,7 @@ def land(wh, envelopes: list[dict], ingested: datetime | None = None) -> None:
 
     now = ingested or datetime.now(UTC)
     rows = [
-        event_row(orjson.dumps(e), f"fupin.events.{e['department']}", 0, i, now)
+        event_row(orjson.dumps(e), f"fupin.events.{e['department']}", 0, i, now, key=e["household_id"].encode())
         for i, e in enumerate(envelopes)
     ]
     wh.insert("events", EVENT_COLUMNS, rows)
@@ -393,7 +393,8 @@ def test_incremental_build_checks_the_new_events(wh, settings):
     assert run_build_job(wh, settings, as_of_date=D)["success"]
     # a water event whose name the department does not publish, landed past the sink's contract
     good = envelope("H5", "water.water_assessed", "2020-11-01", {"safe": True, "issues": []}, region=V2)
-    row = list(event_row(orjson.dumps(good), "fupin.events.water", 0, 99, datetime.now(UTC)))
+    raw = orjson.dumps(good)
+    row = list(event_row(raw, "fupin.events.water", 0, 99, datetime.now(UTC), key=good["household_id"].encode()))
     row[EVENT_COLUMNS.index("event_type")] = "water.pipe_fixed"
     wh.insert("events", EVENT_COLUMNS, [tuple(row)])
     result = run_build_job(wh, settings, as_of_date=D)

@@ -177,6 +177,9 @@ def test_cli_rejects_a_wrong_checksum_with_its_reason(tmp_path, broker, monkeypa
     with (tmp_path / "employment.csv.rejects.csv").open() as fh:
         (row,) = list(csv.DictReader(fh))
     assert row["line"] == "3" and "checksum" in row["reason"] and bad not in row["reason"]
+    # The rejects file keeps the row, but neither the (mistyped) ID nor the name.
+    assert bad not in row["row"] and "李四" not in row["row"] and row["row"].count("[redacted]") == 2
+    assert orjson.loads(row["row"])[0] == "RS2"
     messages = consume_all(broker, [f"{settings.topic_prefix}.events.human_resources"])
     assert len(messages) == 1 and good.encode() not in messages[0][2] and "张三".encode() not in messages[0][2]
 
@@ -273,3 +276,63 @@ def test_a_file_in_another_encoding_is_a_clear_error(tmp_path, broker, monkeypat
     x.write_bytes(b"not a workbook")
     result = CliRunner().invoke(cli, ["publish", "-d", "housing", "-f", str(x)])
     assert result.exit_code == 1 and "not a readable .xlsx workbook" in result.output
+
+
+ASSISTANCE_HEADER = "业务流水号,录入时间,业务类型,户编号,行政区划代码,业务日期,姓名,身份证号,联系电话,月保障金额,保障人数,终止原因,供养方式,救助金额,补贴类别,补贴标准"
+
+
+def test_raw_identifiers_in_free_text_are_refused_at_the_producer(tmp_path, broker):
+    """A raw ID, an old ID or a phone typed into 终止原因 never leaves: refused naming the column,
+    redacted in rejects.csv; the clean rows are published."""
+    settings = _settings(tmp_path, broker)
+    rid, old, phone = "11010519491231002X", "110105491231002", "13912345678"
+    reasons = ["家庭收入超过低保标准", f"户主{rid}死亡", f"迁出 旧证{old}", f"张三 电话{phone}", "家庭成员就业",
+               "户主王五死亡"]  # fmt: skip
+    f = tmp_path / "assistance.csv"
+    rows = [ASSISTANCE_HEADER] + [
+        f"MZ{i},2020-03-02 10:00:00,低保退出,H{i},431224104201,2020-03-01,王五,{rid},{phone},,,{why},,,,"
+        for i, why in enumerate(reasons)
+    ]
+    f.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    summary = import_file(settings, "civil_affairs", f)
+    assert summary.report.accepted == 2
+    assert [ln for ln, _ in summary.report.rejected] == [3, 4, 5, 7]
+    for _, reason in summary.report.rejected[:3]:
+        assert reason.startswith("column 终止原因: field payload.reason holds what looks like a raw identifier")
+    # A name is no pattern, but the row's own name (column 姓名) typed into the reason is found.
+    assert summary.report.rejected[3][1] == "column 终止原因: field payload.reason holds the value of the personal column 姓名"
+    text = summary.rejects_path.read_text()
+    assert rid not in text and old not in text and phone not in text and "王五" not in text
+    with summary.rejects_path.open() as fh:
+        kept = [orjson.loads(r["row"]) for r in csv.DictReader(fh)]
+    assert [k[11] for k in kept] == ["户主[redacted]死亡", "迁出 旧证[redacted]", "张三 电话[redacted]", "户主[redacted]死亡"]
+    messages = consume_all(broker, [f"{settings.topic_prefix}.events.civil_affairs"])
+    assert len(messages) == 2
+    blob = b"".join(v for _, _, v in messages)
+    assert rid.encode() not in blob and phone.encode() not in blob and "王五".encode() not in blob
+
+
+def test_a_mapping_must_classify_every_column(tmp_path, broker):
+    import yaml
+
+    from producers.importers.mapping import MAPPINGS_DIR, Mapping, MappingError
+
+    settings = _settings(tmp_path, broker)
+    f = tmp_path / "assistance.csv"
+    f.write_text(ASSISTANCE_HEADER + ",家庭住址\n" +
+                 "MZ1,2020-03-02 10:00:00,低保退出,H1,431224104201,2020-03-01,王五,11010519491231002X,,,,迁出,,,,,某村\n",
+                 encoding="utf-8")  # fmt: skip
+    with pytest.raises(MappingError, match="does not classify column\\(s\\) 家庭住址.*nothing was sent"):
+        import_file(settings, "civil_affairs", f)
+    assert consume_all(broker, [f"{settings.topic_prefix}.events.civil_affairs"]) == []
+    # A mapping that would publish a column it names as personal is refused when loaded.
+    doc = yaml.safe_load((MAPPINGS_DIR / "civil_affairs_assistance.yaml").read_text())
+    doc["payload"]["dibao_terminated"]["reason"] = "联系电话"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    with pytest.raises(MappingError, match="would publish 联系电话, which it names as personal"):
+        Mapping.load(bad)
+    doc["drop"] = ["姓名"]
+    bad.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    with pytest.raises(MappingError, match="'drop' maps each kind"):
+        Mapping.load(bad)

@@ -44,8 +44,8 @@ def run_until(sink: Sink, done, timeout: float = 90.0) -> None:
     assert not thread.is_alive()
 
 
-@pytest.mark.parametrize("decoders", [0, 1], ids=["in-thread", "decoder-process"])
-def test_exactly_once_and_dead_letters(broker_settings, wh, decoders):
+@pytest.mark.parametrize("fast", [True, False], ids=["engine-checked", "python-path"])
+def test_exactly_once_and_dead_letters(broker_settings, wh, fast):
     s = broker_settings
     n = 3000
     publish(s.broker_bootstrap, s, sample_messages(n, households=200))
@@ -88,7 +88,7 @@ def test_exactly_once_and_dead_letters(broker_settings, wh, decoders):
     producer.close()
     total = n + 3 + 2 + 4 + 1
 
-    sink = Sink(wh, s, s.broker_bootstrap, batch_size=1000, batch_seconds=0.3, decoders=decoders)
+    sink = Sink(wh, s, s.broker_bootstrap, batch_size=1000, batch_seconds=0.3, fast=fast)
     run_until(sink, lambda: sink.progress.messages >= total)
     assert sink.progress.messages == total
     assert count(wh, "events_latest") == n
@@ -117,7 +117,7 @@ def test_exactly_once_and_dead_letters(broker_settings, wh, decoders):
     assert committed == total  # the next offsets, summed over partitions: every message committed
     # The same events again: consumed, still exactly n.
     publish(s.broker_bootstrap, s, sample_messages(n, households=200))
-    again = Sink(wh, s, s.broker_bootstrap, batch_size=1000, batch_seconds=0.3, decoders=decoders)
+    again = Sink(wh, s, s.broker_bootstrap, batch_size=1000, batch_seconds=0.3, fast=fast)
     run_until(again, lambda: again.progress.messages >= n)
     assert again.progress.messages == n
     assert count(wh, "events_latest") == n
@@ -153,28 +153,18 @@ def test_unwritable_table_pauses_then_catches_up(broker_settings, wh):
 
 
 class RecordingConsumer:
-    """Only what the sink's settling calls: commits are recorded, pause and resume noted."""
+    """Only what the sink's settling calls: commits are recorded."""
 
     def __init__(self) -> None:
         self.commits: list[dict] = []
-        self.paused = False
 
     def commit(self, offsets) -> None:
         self.commits.append({(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()})
 
-    def assignment(self) -> set:
-        return set()
 
-    def pause(self, *partitions) -> None:
-        self.paused = True
-
-    def resume(self, *partitions) -> None:
-        self.paused = False
-
-
-def written_batch(topic: str, first: int, error: str | None) -> Batch:
+def written_batch(topic: str, first: int, seq: int, error: str | None) -> Batch:
     """A batch of ten messages of partition 0, as a writer leaves it: done, failed or not."""
-    batch = Batch()
+    batch = Batch(seq=seq)
     batch.note_span([Record(topic, 0, o, 0, None, b"{}", []) for o in range(first, first + 10)])
     batch.error = error
     batch.done.set()
@@ -185,17 +175,24 @@ def written_batch(topic: str, first: int, error: str | None) -> Batch:
 def test_batches_commit_in_order_and_never_past_a_failed_one(broker_settings, wh, failing):
     """Two writers: a batch written after one that failed waits for it, then both commit in order."""
     sink = Sink(wh, broker_settings, broker_settings.broker_bootstrap, writers=2)
-    consumer = RecordingConsumer()
+    consumer = sink._consumer = RecordingConsumer()
     topic = "department-topic"
-    older, newer = (written_batch(topic, o, "write refused" if i == failing else None)
+    older, newer = (written_batch(topic, o, i + 1, "write refused" if i == failing else None)
                     for i, o in enumerate((0, 10)))  # fmt: skip
     sink._inflight.extend([older, newer])
-    sink._settle(consumer, wait=False)
+    sink._settle()
     committed_before = [] if failing == 0 else [{(topic, 0): 10}]
-    assert consumer.commits == committed_before and consumer.paused
+    assert consumer.commits == committed_before and sink.progress.paused
     assert sink._failed == ([older, newer] if failing == 0 else [newer])
     assert sink.progress.last_error == "write refused"
-    # The warehouse takes them again: retried in order (a written one writes nothing twice).
-    assert sink._retry_failed(consumer)
+    assert "write refused" in sink.progress.paused_reason
+    # Not retried before its backoff has passed; then the oldest held batch goes to a writer again.
+    sink._retry_due()
+    assert not sink._inflight
+    sink.progress.retry_at = 0
+    sink._retry_due()
+    assert sink._inflight and sink._queue.get_nowait() is sink._inflight[0]
+    sink._inflight[0].done.set()  # the writer took it this time (a written table writes nothing twice)
+    sink._settle()
     assert consumer.commits == [{(topic, 0): 10}, {(topic, 0): 20}]
-    assert sink._failed == [] and not sink._inflight
+    assert sink._failed == [] and not sink._inflight and not sink.progress.paused

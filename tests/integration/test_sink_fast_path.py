@@ -117,6 +117,15 @@ def _messages() -> list[tuple[str, bytes]]:
     return out
 
 
+_HOUSEHOLD = re.compile(rb'"household_id"\s*:\s*"([^"]*)"')
+
+
+def _key(value: bytes) -> bytes:
+    """The key a producer would give: the household id the message names (any bytes if none)."""
+    found = _HOUSEHOLD.search(value)
+    return found.group(1) if found else b"k"
+
+
 def _batch(messages: list[tuple[str, bytes]]) -> Batch:
     """One batch: each topic's records in two partitions, as runs (what the sink's consumer gives)."""
     batch = Batch()
@@ -126,7 +135,7 @@ def _batch(messages: list[tuple[str, bytes]]) -> Batch:
         offsets.append(offset)
         values.append(value)
     for (topic, partition), (offsets, values) in by_topic.items():
-        run = RecordRun(topic, partition, offsets, [1] * len(offsets), [b"k"] * len(offsets), values)
+        run = RecordRun(topic, partition, offsets, [1] * len(offsets), [_key(v) for v in values], values)
         batch.raw.append((topic, partition, run, NOW))
         batch.note_span(run)
     return batch

@@ -285,6 +285,19 @@ def test_two_workers_share_the_partitions(stream_settings, tmp_path):
         assert without_clock(json.loads(cli(s, "household", "show", hid, "--json"))) == without_clock(
             want_docs[hid]
         )
+        # The live views need a token of a role that may read household documents.
+        from fupin.auth import create_token
+
+        url = json.loads((Path(s.data_dir) / "stream-a.json").read_text())["url"]
+        _, dashboard = create_token(s, "dashboard")
+        _, analyst = create_token(s, "analyst")
+        for page in ("/households", "/alerts", f"/household/{hid}", f"/household/{hid}/explain"):
+            assert _page_status(url + page, None) == 401, page
+            assert _page_status(url + page, "fpn_wrong") == 401, page
+            assert _page_status(url + page, dashboard) == 403, page
+        assert _page_status(url + "/alerts", analyst) == 200
+        for builtin in ("/router/", "/table/households/", "/stats/", "/graph/"):
+            assert _page_status(url + builtin, None) == 404, builtin
     finally:
         for w in workers:
             w.stop()
@@ -293,9 +306,24 @@ def test_two_workers_share_the_partitions(stream_settings, tmp_path):
 def _households_of(settings, name: str) -> list:
     import urllib.request
 
+    from fupin.auth import auth_headers
+
     info = json.loads((Path(settings.data_dir) / f"stream-{name}.json").read_text())
-    with urllib.request.urlopen(f"{info['url']}/households", timeout=60) as resp:
+    req = urllib.request.Request(f"{info['url']}/households", headers=auth_headers(settings))
+    with urllib.request.urlopen(req, timeout=60) as resp:
         return json.loads(resp.read())["households"]
+
+
+def _page_status(url: str, token: str | None) -> int:
+    import urllib.error
+    import urllib.request
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=60) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def test_worker_killed_mid_run_ends_like_an_uninterrupted_run(stream_settings, tmp_path):
@@ -343,7 +371,10 @@ def _processed(settings, worker: str = "k1") -> int:
 
     try:
         info = json.loads((Path(settings.data_dir) / f"stream-{worker}.json").read_text())
-        with urllib.request.urlopen(f"{info['url']}/alerts", timeout=10) as resp:
+        from fupin.auth import auth_headers
+
+        req = urllib.request.Request(f"{info['url']}/alerts", headers=auth_headers(settings))
+        with urllib.request.urlopen(req, timeout=10) as resp:
             return sum(json.loads(resp.read())["counters"].values())
     except (OSError, ValueError, KeyError):
         return 0

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from fupin.auth import auth_headers
 from fupin.config import load_settings
 from fupin.stack import service_file, service_url
 from warehouse.client import RemoteWarehouse, WarehouseError, http_get_json, open_reader
@@ -85,7 +86,7 @@ def test_queries_and_jobs_while_ingesting(service, broker_settings):
     assert df["n"].sum() == n
     when = reader.query("SELECT max(occurred_at) FROM events_latest")[0][0]
     assert when.year == 2020 and when.tzinfo is not None
-    health = http_get_json(service_url(svc) + "/health")
+    health = http_get_json(service_url(svc) + "/health", headers=auth_headers(svc))
     assert health["sink"]["messages"] >= n and health["rows"]["events"] >= n
     with pytest.raises(WarehouseError, match="read-only"):
         reader.query("DROP TABLE events")

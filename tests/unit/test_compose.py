@@ -13,7 +13,9 @@ from fupin import PROJECT_ROOT
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 DOCKERFILE = PROJECT_ROOT / "Dockerfile"
-DASHBOARDS_XML = PROJECT_ROOT / "docker" / "clickhouse" / "users.d" / "dashboards.xml"
+USERS_XML = PROJECT_ROOT / "docker" / "clickhouse" / "users.d" / "fupin-users.xml"
+CONFIG_XML = PROJECT_ROOT / "docker" / "clickhouse" / "config.d" / "fupin.xml"
+MODELS = PROJECT_ROOT / "dbt_project" / "models"
 SERVER_DOC = PROJECT_ROOT / "docs" / "server-mode.md"
 
 #: A variable reference with a default (`${VAR:-default}`) or required (`${VAR:?msg}`, `${VAR}`).
@@ -104,7 +106,7 @@ def test_named_volumes_for_state(compose, services):
     assert mounted("kafka")["/var/lib/kafka/data"] in declared
     assert mounted("clickhouse")["/var/lib/clickhouse"] in declared
     assert mounted("stream")["/data"] in declared
-    assert mounted("clickhouse")["/etc/clickhouse-server/users.d/dashboards.xml"].startswith("./docker/")
+    assert mounted("clickhouse")["/etc/clickhouse-server/users.d/fupin-users.xml"].startswith("./docker/")
 
 
 def test_kafka_runs_kraft_single_node(services):
@@ -120,21 +122,22 @@ def test_kafka_runs_kraft_single_node(services):
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
 
 
-def test_no_secret_in_clear_beyond_documented_defaults(services):
+def test_no_secret_has_a_default_compose_refuses_to_start_without_them(services):
     doc = SERVER_DOC.read_text()
-    seen = 0
+    seen = set()
     for name, service in services.items():
         for key, value in _env(service).items():
             if not SECRET_NAME.search(key):
                 continue
-            seen += 1
             ref = VAR_REF.match(value)
-            assert ref, f"{name}.{key} holds a literal secret; use ${{VAR:-dev default}}"
+            assert ref, f"{name}.{key} holds a literal secret; use ${{VAR:?message}}"
+            assert ref["default"] is None and ":?" in value, f"{name}.{key} falls back to a default"
             assert ref["var"] in doc, f"{name}.{key}: variable {ref['var']} is not documented"
-            if ref["default"]:
-                assert ref["default"] in doc, f"{name}.{key}: default of {ref['var']} is not documented"
-    assert seen >= 3  # the ClickHouse, dashboards and pseudonym secrets were all looked at
-    assert "development default" in doc.lower()
+            seen.add(ref["var"])
+    assert {"CLICKHOUSE_PASSWORD", "CLICKHOUSE_READER_PASSWORD", "CLICKHOUSE_ANALYST_PASSWORD",
+            "CLICKHOUSE_DASHBOARDS_PASSWORD", "FUPIN_PSEUDONYM_KEY"} <= seen  # fmt: skip
+    text = COMPOSE.read_text()
+    assert "dev-only-pseudonym-key" not in text and "-dev}" not in text
 
 
 def test_published_ports_bind_loopback_only(services):
@@ -143,15 +146,53 @@ def test_published_ports_bind_loopback_only(services):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port} beyond this machine"
 
 
-def test_dashboards_user_is_read_only():
-    root = ET.parse(DASHBOARDS_XML).getroot()
-    user = root.find("users/dashboards")
+def _models(layer: str) -> set[str]:
+    return {p.stem for p in (MODELS / layer).glob("*.sql")}
+
+
+def _grants(user) -> set[str]:
+    out = set()
+    for q in user.findall("grants/query"):
+        text = q.text.strip()
+        assert text.startswith("GRANT SELECT ON fupin."), text  # SELECT only, the platform's database only
+        out.add(text.removeprefix("GRANT SELECT ON fupin."))
+    return out
+
+
+@pytest.mark.parametrize("name", ["fupin_reader", "analyst", "dashboards"])
+def test_reader_users_are_read_only_pinned_and_local(name, services):
+    root = ET.parse(USERS_XML).getroot()
+    user = root.find(f"users/{name}")
     assert user is not None
     password = user.find("password")
     assert password is not None and password.get("from_env") and not (password.text or "").strip()
+    assert password.get("from_env") in _env(services["clickhouse"]), "the password must reach the server"
     profile = root.find(f"profiles/{user.findtext('profile')}")
-    assert profile is not None, "the dashboards user's profile must be defined with it"
-    assert profile.findtext("readonly") == "1"
-    grants = [q.text.strip().upper() for q in user.findall("grants/query")]
-    assert grants and all(g.startswith("GRANT SELECT ON ") for g in grants)
+    assert profile is not None, "the user's profile must be defined with it"
+    # readonly = 2 (BI drivers set their session's settings), and the constraints pin the rest.
+    assert profile.findtext("readonly") == "2"
+    constraints = profile.find("constraints")
+    for setting in ("readonly", "allow_ddl", "allow_introspection_functions", "result_overflow_mode"):
+        assert constraints.find(f"{setting}/const") is not None, f"{setting} must be const"
+    for limit in ("max_execution_time", "max_rows_to_read", "max_result_rows", "max_result_bytes", "max_memory_usage"):
+        assert int(constraints.findtext(f"{limit}/max")) == int(profile.findtext(limit)), limit
     assert user.findtext("access_management") == "0"
+    ips = [ip.text for ip in user.findall("networks/ip")]
+    assert ips and "::/0" not in ips and "0.0.0.0/0" not in ips
+    assert all(ip in ("127.0.0.1", "::1") or ip.startswith("172.28.") for ip in ips)
+
+
+def test_grants_follow_the_roles():
+    root = ET.parse(USERS_XML).getroot()
+    marts, staging = _models("marts"), _models("staging")
+    assert _grants(root.find("users/dashboards")) == marts  # no event payloads, no dead letters
+    assert _grants(root.find("users/analyst")) == marts | staging | {"events_latest"}
+    assert _grants(root.find("users/fupin_reader")) == {"*"}
+    config = ET.parse(CONFIG_XML).getroot()
+    assert config.findtext("access_control_improvements/select_from_system_db_requires_grant") == "true"
+    assert config.findtext("access_control_improvements/select_from_information_schema_requires_grant") == "true"
+
+
+def test_clickhouse_network_is_the_fixed_subnet(compose):
+    subnets = [c["subnet"] for c in compose["networks"]["default"]["ipam"]["config"]]
+    assert subnets == ["172.28.0.0/16"]

@@ -326,10 +326,11 @@ def test_open_alerts_are_exactly_the_rules_that_hold_after_every_event():
     """Only the rules an event type can affect are re-evaluated (RULES_READING): after every event,
     of every type, in any order, with duplicates and late events, the open alerts must still be
     exactly the rules whose condition holds on the whole state."""
+    from fupin.contract import EVENT_TYPES
     from streams import alerts
 
     examples = _example_payloads()
-    assert len(examples) == 33
+    assert len(examples) == len(EVENT_TYPES)
     th = Thresholds(medical_burden_amount=3000.0)
     rng = random.Random(11)
     regions = [REGION, "431224001002", "520102003004"]

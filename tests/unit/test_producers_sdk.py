@@ -9,7 +9,7 @@ import pytest
 
 from fupin.config import SettingsError, load_settings
 from producers.identity import make_resident_id
-from producers.sdk import Publisher, Rejected, redact
+from producers.sdk import Publisher, Rejected
 
 RID = "11010519491231002X"
 
@@ -90,5 +90,29 @@ def test_no_key_no_publisher(tmp_path):
         Publisher(s, "water")
 
 
-def test_redact_masks_ids_and_phones():
-    assert redact(f"bad {RID} and 13912345678 in 431224104201") == "bad <redacted> and <redacted> in 431224104201"
+def test_rejection_reasons_are_redacted():
+    assert Rejected(f"bad {RID} and 13912345678 in 431224104201").reason == (
+        "bad [redacted] and [redacted] in 431224104201"
+    )
+
+
+@pytest.mark.parametrize("text", [f"终止原因: 户主 {RID} 已死亡", "联系 13912345678", "旧证 110105491231002",
+                                  f"{RID.lower()}"])  # fmt: skip
+def test_raw_identifier_in_any_string_is_refused_naming_the_field(settings, text):
+    pub = Publisher(settings, "civil_affairs", "mz")
+    with pytest.raises(Rejected, match=r"field payload\.reason holds what looks like a raw identifier") as exc:
+        pub.build("dibao_terminated", "H1", "431224104201", "2019-01-05", {"reason": text})
+    assert exc.value.field == "payload.reason"
+    assert text not in exc.value.reason and RID not in str(exc.value)
+    env = pub.build("dibao_terminated", "H1", "431224104201", "2019-01-05", {"reason": "家庭收入超标"})
+    with pytest.raises(Rejected, match=r"field source_system"):
+        pub.check({**env, "source_system": "mz 13912345678"})
+    with pytest.raises(Rejected, match=r"field payload\.reason"):
+        pub.check({**env, "payload": {"reason": text}})
+
+
+def test_fields_of_fixed_format_are_not_checked_and_longer_runs_pass(settings):
+    pub = Publisher(settings, "civil_affairs", "mz")
+    env = pub.build("dibao_terminated", "H13912345678", "431224104201", "2019-01-05",
+                    {"reason": "批次 2019139123456789 号文件"})  # fmt: skip
+    assert env["payload"]["reason"].startswith("批次")

@@ -23,6 +23,7 @@ CATALOGUE = {
     "poverty_office.cadre_unassigned",
     "poverty_office.visit_recorded",
     "poverty_office.support_measure_recorded",
+    "poverty_office.risk_verified",  # contract v1 additions (monitoring workflow)
     "assessment.household_checked",
     "assessment.satisfaction_surveyed",
     "civil_affairs.dibao_enrolled",
@@ -74,7 +75,7 @@ def _id(path: Path) -> str:
 
 
 def test_catalogue_is_exactly_events_md():
-    assert len(CATALOGUE) == 33
+    assert len(CATALOGUE) == 34
     assert set(contract.EVENT_TYPES) == CATALOGUE
 
 

@@ -267,3 +267,38 @@ def test_failed_delivery_is_retried_not_dropped(settings, lines_dir):
     harness.put(ev("water.water_assessed", "2020-01-01", {"safe": False, "issues": ["quality"]}))
     assert [a["rule"] for a in harness.alerts()] == ["unsafe_water"]
     assert harness.statuses()[-1]["open_alerts"] == ["unsafe_water"]
+
+
+def test_a_failing_delivery_is_retried_and_shows_as_paused_with_its_reason(settings, lines_dir):
+    """The broker refusing outputs is not the message's fault: the batch waits (backoff), says why."""
+    failures = {"left": 2}
+    harness = Harness(settings.with_(reference_dir=lines_dir))
+    capture = harness._capture
+
+    async def refusing(topic, key, value, headers):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise ConnectionError("broker refused the batch (test)")
+        return await capture(topic, key, value, headers)
+
+    harness.app = create_app(
+        harness.settings, bootstrap="127.0.0.1:9", store="memory://", sender=refusing, web_port=6066,
+        batch_within=0.01,
+    )  # fmt: skip
+    health = harness.app.fupin_health
+    seen: list[tuple[str, str | None]] = []
+
+    async def go():
+        async with harness.app.fupin_agent.test_context() as ctx:
+            await ctx.put(orjson.dumps(registered()), key=b"H1")
+            for _ in range(600):
+                seen.append((health["state"], health["reason"]))
+                if harness.app.fupin_counters["applied"]:
+                    break
+                await asyncio.sleep(0.01)
+
+    asyncio.run(go())
+    paused = [reason for state, reason in seen if state == "paused"]
+    assert paused and "delivery failed" in paused[-1] and "broker refused the batch (test)" in paused[-1]
+    assert health["state"] == "running" and health["reason"] is None
+    assert [d["status"] for d in harness.statuses()] == ["poor"]  # delivered once it could be

@@ -18,7 +18,7 @@ STATUS = {"household_id": "H1", "version": 2, "region_code": "431224104201", "st
 
 def test_event_row_keeps_what_a_replay_needs():
     ev = sample_event(2)  # income assessment, 10:00+08:00
-    row = event_row(orjson.dumps(ev), "fupin.events.poverty_office", 1, 7, NOW)
+    row = event_row(orjson.dumps(ev), "fupin.events.poverty_office", 1, 7, NOW, key=ev["household_id"].encode())
     assert row[0] == ev["event_id"] and row[5] == ev["household_id"]
     assert row[8] == datetime(2020, 1, 3, 2, 0, tzinfo=UTC)
     stored = dict(zip(["event_id", "event_type", "schema_version", "department", "source_system", "household_id",
@@ -41,7 +41,7 @@ def test_event_row_keeps_what_a_replay_needs():
 )
 def test_event_row_rejects(raw, topic, reason):
     with pytest.raises(Rejected, match=reason):
-        event_row(raw, topic, 0, 0, NOW)
+        event_row(raw, topic, 0, 0, NOW, key=sample_event(1)["household_id"].encode())
 
 
 def test_status_row_and_its_rejections():

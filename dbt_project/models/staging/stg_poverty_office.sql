@@ -22,7 +22,10 @@ renamed as (
         JSONExtract(payload, 'unit', 'Nullable(String)') as cadre_unit,
         JSONExtract(payload, 'purpose', 'Nullable(String)') as visit_purpose,
         JSONExtract(payload, 'measure', 'Nullable(String)') as support_measure,
-        JSONExtract(payload, 'amount', 'Nullable(Float64)') as amount
+        JSONExtract(payload, 'amount', 'Nullable(Float64)') as amount,
+        JSONExtract(payload, 'rule', 'Nullable(String)') as verified_rule,
+        JSONExtract(payload, 'outcome', 'Nullable(String)') as verification_outcome,
+        JSONExtract(payload, 'reason', 'Nullable(String)') as verification_reason
     from source
 
 )
