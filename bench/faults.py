@@ -162,7 +162,14 @@ class Stack:
         from warehouse.client import RemoteWarehouse
 
         url = service_url(self.settings)
-        return RemoteWarehouse(url, self.settings.clickhouse_database, timeout=timeout) if url else None
+        if not url:
+            return None
+        try:  # the service's key (issue 12): the local operator credential
+            from fupin.auth import auth_headers
+        except ImportError:
+            return RemoteWarehouse(url, self.settings.clickhouse_database, timeout=timeout)
+        return RemoteWarehouse(url, self.settings.clickhouse_database, timeout=timeout,
+                               headers=auth_headers(self.settings))
 
     def query(self, sql: str, timeout: float = 60.0) -> list[tuple] | None:
         from warehouse.client import WarehouseError
