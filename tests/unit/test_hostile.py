@@ -3,9 +3,9 @@
 Kinds that today's ``fupin.contract.decode`` already refuses are asserted refused; the others
 need the whole validity judgement of issue 11 (key, topic, repeated keys, control characters,
 date range, raw identifiers, conflicting duplicates): for those the test asserts that the message
-is what its label says, and marks decode's verdict as an expected failure until the judgement
-(fupin.validity.judge, tested on every kind in tests/unit/test_validity.py) refuses them
-(non-strict xfail: the contract alone lets them through).
+is what its label says, and marks decode's verdict as an expected failure (non-strict xfail): the
+contract alone lets them through; the whole judgement (fupin.validity.judge, tested on every kind
+in tests/unit/test_validity.py) refuses them.
 """
 
 from __future__ import annotations
