@@ -3,8 +3,9 @@
 Kinds that today's ``fupin.contract.decode`` already refuses are asserted refused; the others
 need the whole validity judgement of issue 11 (key, topic, repeated keys, control characters,
 date range, raw identifiers, conflicting duplicates): for those the test asserts that the message
-is what its label says, and marks decode's verdict as an expected failure until the judgement
-lands (non-strict xfail, so the day it passes shows as XPASS).
+is what its label says, and marks decode's verdict as an expected failure (non-strict xfail): the
+contract alone lets them through; the whole judgement (fupin.validity.judge, tested on every kind
+in tests/unit/test_validity.py) refuses them.
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ def test_needs_the_whole_judgement(messages, kind):
         except contract.ContractError:
             refused += 1
     if refused < len(found):
-        pytest.xfail(f"{len(found) - refused} of {len(found)} {kind} pass fupin.contract.decode today; "
-                     "fupin/validity.py (issue 11, point 1) must refuse them")
+        pytest.xfail(f"{len(found) - refused} of {len(found)} {kind} pass fupin.contract.decode alone; the whole "
+                     "judgement (fupin.validity.judge, tests/unit/test_validity.py) refuses them")
 
 
 def _env(m: H.HostileMessage) -> dict:
