@@ -43,7 +43,7 @@ def records(n: int) -> list[dict]:
             "occurred_at": f"20{16 + i % 6}-01-{5 + i % 20:02d}", "payload": {"year": 2016 + i % 6,
                                                                          "schemes": ["basic", "critical_illness"]},
             "resident_id": ids[i % 20_000], "event_id": f"00000000-0000-4000-8000-{i:012d}",
-            "recorded_at": "2021-01-05T10:00:00+08:00",
+            "recorded_at": "2022-01-05T10:00:00+08:00",
         })
     return out
 

@@ -53,7 +53,15 @@ _DATE_PATTERNS = frozenset(
 
 
 class Invalid(ContractError):
-    """A message the platform refuses; ``reason`` says why (never echoing a raw identifier)."""
+    """A message the platform refuses; ``reason`` says why (never echoing a raw identifier).
+
+    ``field``: the path of the string that holds a raw identifier, when that is the reason (a
+    producer names the column it came from).
+    """
+
+    def __init__(self, reason: str, field: str | None = None) -> None:
+        super().__init__(reason)
+        self.field = field
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,8 +226,20 @@ def judge(value: bytes | None, key: bytes | None, department: str | None = None)
     if type(value) is not bytes:
         value = bytes(value)
     doc = _parse(value)
-    escaped = b"\\" in value
-    if escaped and (error := _control_error(doc)):
+    # A control character can only come as an escape (JSON refuses raw ones in strings).
+    return _judge_document(doc, key, department, controls=b"\\" in value)
+
+
+def judge_envelope(envelope: Any, key: bytes | None, department: str | None = None) -> dict:
+    """:func:`judge` for an envelope built in memory (a producer's, before it is serialised).
+
+    No bytes to read: every string is checked for control characters, and no key can repeat.
+    """
+    return _judge_document(envelope, key, department, controls=True)
+
+
+def _judge_document(doc: Any, key: bytes | None, department: str | None, controls: bool) -> dict:
+    if controls and (error := _control_error(doc)):
         raise Invalid(error)
     if isinstance(doc, dict):
         version = doc.get("schema_version")
@@ -236,30 +256,31 @@ def judge(value: bytes | None, key: bytes | None, department: str | None = None)
     if type(key) is not bytes:
         key = bytes(key)
     if key != env["household_id"].encode():
-        shown = bytes(key).decode("utf-8", "replace")
+        shown = key.decode("utf-8", "replace")
         raise Invalid(
             f"message key: {privacy.redact(shown)[0][:60]!r} is not the envelope's household_id "
             f"{env['household_id']!r}"
         )
     if error := _time_error(env):
         raise Invalid(error)
-    if error := _identifier_error(env):
-        raise Invalid(error)
+    if found := _identifier_error(env):
+        where, kind = found
+        raise Invalid(f"{where}: holds what looks like a raw identifier ({kind.replace('_', ' ')})", where)
     return env
 
 
-def _identifier_error(env: dict) -> str | None:
-    """The first string that holds a raw identifier, outside the fields the contract fixes.
+def _identifier_error(env: dict) -> tuple[str, str] | None:
+    """(path, kind) of the first string that holds a raw identifier, outside the fixed-format fields.
 
     The envelope's free strings are ``source_system`` and the payload's (decoded, so an escape
     cannot hide a digit); an identifier needs 11 characters at least.
     """
     for where, text in _long_strings(env["payload"], "payload"):
         if kind := privacy.first_kind(text):
-            return f"{where}: holds what looks like a raw identifier ({kind.replace('_', ' ')})"
+            return where, kind
     text = env["source_system"]
     if len(text) >= 11 and (kind := privacy.first_kind(text)):
-        return f"source_system: holds what looks like a raw identifier ({kind.replace('_', ' ')})"
+        return "source_system", kind
     return None
 
 

@@ -40,22 +40,25 @@ class Rejected(ValueError):
         self.field = field
 
 
-def check_identifiers(envelope: dict[str, Any]) -> None:
-    """Refuse an envelope any of whose strings holds a raw identifier (events.md, "Validity").
+def judged(envelope: Any, department: str | None = None) -> dict[str, Any]:
+    """The platform's one validity judgement (:func:`fupin.validity.judge_envelope`), at the
+    department's side: what it refuses, the stream workers and the sink would dead-letter.
 
-    Every string is checked except the fields whose format the contract fixes; the reason names
-    the field and the kind, never the value. One cheap filter over the checked fields' bytes
-    first (no run of 11 digits, no escape: nothing to find), the walk only when it fires.
+    A raw identifier is named by its field, never by its value. Raises :class:`Rejected`.
     """
-    checked = {k: v for k, v in envelope.items() if k not in privacy.EXEMPT_FIELDS}
-    if not privacy.may_hold_identifier(orjson.dumps(checked)):
-        return
-    for path, kind in privacy.strings_with_identifiers(checked, privacy.EXEMPT_FIELDS):
-        raise Rejected(
-            f"field {path} holds what looks like a raw identifier ({kind.replace('_', ' ')}): "
-            "a raw ID number or phone never leaves the department; remove it and send again",
-            field=path,
-        )
+    from fupin import validity
+
+    key = str(envelope.get("household_id", "")).encode() if isinstance(envelope, dict) else b""
+    try:
+        return validity.judge_envelope(envelope, key, department)
+    except validity.Invalid as exc:
+        if exc.field:
+            raise Rejected(
+                f"field {exc.field} {exc.reason.partition(': ')[2]}: a raw ID number or phone never "
+                "leaves the department; remove it and send again",
+                field=exc.field,
+            ) from None
+        raise Rejected(exc.reason) from None
 
 
 @dataclass
@@ -197,12 +200,6 @@ def _no_pseudonyms(raw: str):  # noqa: ANN202
     raise IdentityError("this publisher takes pseudonymized envelopes only (it holds no pseudonym key)")
 
 
-def _contract():
-    from fupin import contract
-
-    return contract
-
-
 class _Clock:
     """``recorded_at`` for events without one: now, formatted at most once a millisecond-ish."""
 
@@ -238,8 +235,6 @@ class Publisher:
         # A relay of envelopes pseudonymized at the department's side (the gateway) holds no key.
         self.pseudonyms = Pseudonymizer(settings.require("pseudonym_key")) if pseudonymize else None
         self._lookup = self.pseudonyms.person if self.pseudonyms else _no_pseudonyms
-        self._validate = _contract().validate
-        self._contract_error = _contract().ContractError
         self._producer = producer
         self._own_producer = producer is None
         self._clock = _Clock()
@@ -300,12 +295,7 @@ class Publisher:
             "recorded_at": recorded_at or self._clock.now(),
             "payload": payload,
         }
-        try:
-            self._validate(envelope)
-        except self._contract_error as exc:
-            raise Rejected(getattr(exc, "reason", str(exc))) from None
-        check_identifiers(envelope)
-        return envelope
+        return judged(envelope, self.department)
 
     def _person(self, raw: str, what: str):
         try:
@@ -324,7 +314,7 @@ class Publisher:
         return m
 
     def check(self, envelope: dict[str, Any]) -> None:
-        """Contract validation plus the department match; raises :class:`Rejected`."""
+        """The department match, then the one validity judgement; raises :class:`Rejected`."""
         if not isinstance(envelope, dict):
             raise Rejected("not a JSON object")
         if envelope.get("department") != self.department:
@@ -332,11 +322,7 @@ class Publisher:
                 f"department {str(envelope.get('department'))[:40]!r} does not match the publisher's "
                 f"{self.department!r}"
             )
-        try:
-            self._validate(envelope)
-        except self._contract_error as exc:
-            raise Rejected(getattr(exc, "reason", str(exc))) from None
-        check_identifiers(envelope)
+        judged(envelope, self.department)
 
     # -- sending ---------------------------------------------------------------------------------
     def publish(self, ref: Any = None, /, **fields: Any) -> bool:

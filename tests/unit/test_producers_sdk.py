@@ -38,8 +38,8 @@ def test_envelope_defaults_and_pseudonym(pub):
 
 def test_caller_ids_and_recording_time_are_kept(pub):
     eid = str(uuid.uuid4())
-    env = _enrol(pub, event_id=eid, recorded_at="2017-03-01T09:00:00+08:00")
-    assert env["event_id"] == eid and env["recorded_at"] == "2017-03-01T09:00:00+08:00"
+    env = _enrol(pub, event_id=eid, recorded_at="2019-01-06T09:00:00+08:00")
+    assert env["event_id"] == eid and env["recorded_at"] == "2019-01-06T09:00:00+08:00"
 
 
 def test_wrong_checksum_rejected_with_reason(pub):
