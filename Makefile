@@ -28,14 +28,14 @@ test: install lint
 
 # dbt's standard adapter tests on chdb (warehouse/dbt_chdb/tests/): the whole suite, and the quick
 # subset (basic, incremental, snapshots, seeds, docs, unit tests) that `make test` runs. Two
-# processes: each binds its own chdb data path.
+# processes: each binds its own chdb data path. ARGS=... passes more pytest options.
 ADAPTER_PYTEST := cd warehouse/dbt_chdb && ../../$(PY) -m pytest -q -p no:cacheprovider -n 2
 
 adapter-suite: install
-	$(ADAPTER_PYTEST) tests
+	$(ADAPTER_PYTEST) tests $(ARGS)
 
 adapter-fast: install
-	$(ADAPTER_PYTEST) -m fast tests
+	$(ADAPTER_PYTEST) -m fast tests $(ARGS)
 
 bench: install
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
