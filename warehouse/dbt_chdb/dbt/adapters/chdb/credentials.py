@@ -10,8 +10,11 @@ from dbt.adapters.clickhouse.credentials import ClickHouseCredentials
 
 @dataclass
 class ChdbCredentials(ClickHouseCredentials):
-    #: chdb data path; empty means ``FUPIN_CHDB_PATH``. One path per process (chdb binds the first).
+    #: chdb data path; empty means ``DBT_CHDB_PATH``. One path per process (chdb binds the first).
     path: str = ""
+    #: chdb has no access management, so ``grants:`` are not applied: a warning by default, an
+    #: error when the target must not build a relation without its grants.
+    require_grants: bool = False
 
     @property
     def type(self) -> str:
@@ -24,9 +27,9 @@ class ChdbCredentials(ClickHouseCredentials):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.path:
-            self.path = os.environ.get("FUPIN_CHDB_PATH", "")
+            self.path = os.environ.get("DBT_CHDB_PATH", "")
         # No network: the host/port of dbt-clickhouse are meaningless here.
         self.host = "chdb"
 
     def _connection_keys(self) -> tuple[str, ...]:
-        return ("path", "schema", "custom_settings", "check_exchange")
+        return ("path", "schema", "custom_settings", "require_grants")
