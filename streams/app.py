@@ -106,13 +106,17 @@ class Projector:
                 continue
             groups.setdefault(rec.key, []).append((env, rec))  # type: ignore[arg-type]
         now = iso_utc(utc_now())
+        # The least revision of this batch's alert messages: the wall clock (µs), so that after a
+        # broker loss the rebuilt fold's messages replace the old epoch's in the warehouse.
+        floor = time.time_ns() // 1000
         dumps = orjson.dumps
         lines, th = self.lines, self.thresholds
         for key, items in groups.items():
             ref = items[-1][1].ref
+            hid = items[0][0]["household_id"]
             try:
                 raw = load(key, ref)
-                state = orjson.loads(raw) if raw else household.new_state(items[0][0]["household_id"])
+                state = household.loads(raw, hid) if raw else household.new_state(hid)
             except Exception as exc:  # an unreadable stored state must not stop the worker either
                 for _env, rec in items:
                     out.dead.append(
@@ -126,10 +130,14 @@ class Projector:
                         )
                     )
                 continue
-            changed = False
+            # One batch per household: a late event corrects the history once, at finish().
+            batch = household.Batch(state, lines, th, floor)
+            applied = duplicates = 0
             for env, rec in items:
                 try:
-                    outcome = household.apply(state, env, lines, th)
+                    if not batch.add(env):
+                        duplicates += 1
+                        continue
                 except Exception as exc:  # a bug in the fold must never stop the worker
                     out.dead.append(
                         dead_letter(
@@ -137,18 +145,27 @@ class Projector:
                         )
                     )
                     continue
-                if not outcome.applied:
-                    out.duplicates += 1
-                    continue
-                out.applied += 1
-                state["v"] += 1
-                changed = True
-                for message in outcome.alerts:
-                    message["processed_at"] = now
-                    out.alerts.append((key, dumps(message)))
-            if changed:
-                out.status.append((key, dumps(household.document(state, lines, now))))
-                out.writes.append((key, dumps(state), ref))
+                applied += 1
+            try:
+                messages = batch.finish()
+            except Exception as exc:  # the history could not be corrected: none of it is kept
+                for _env, rec in items:
+                    out.dead.append(
+                        dead_letter(
+                            f"fold failed: {exc!r}", rec.value, rec.key, rec.topic, rec.partition, rec.offset
+                        )
+                    )
+                continue
+            out.duplicates += duplicates
+            if not applied:
+                continue
+            out.applied += applied
+            state["v"] += applied
+            for message in messages:
+                message["processed_at"] = now
+                out.alerts.append((key, dumps(message)))
+            out.status.append((key, dumps(household.document(state, lines, now))))
+            out.writes.append((key, dumps(state), ref))
         return out
 
 
