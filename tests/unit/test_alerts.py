@@ -46,7 +46,6 @@ def test_medical_burden_threshold_amount_and_share_until_elimination():
     reg = registered()
     inc = income("2020-01-10", 2019, 10000.0)  # 2 living members: annual 20,000; half = 10,000
 
-
     s1, s2 = hospital_stay("02-01", 6000.0), hospital_stay("03-01", 5000.0)
     elim = ev("poverty_office.monitoring_risk_eliminated", "2020-04-01", {})
     assert messages_for([reg, inc, s1], "medical_burden") == []
@@ -189,7 +188,10 @@ def test_alert_message_shape_and_one_open_alert_per_rule():
     assert raised["region_code"] == "431224104201" and raised["household_id"] == "H1"
     assert resolved["start_event_id"] == raised["start_event_id"] == w1["event_id"]
     assert resolved["start_occurred_at"] == raised["start_occurred_at"]
-    assert (resolved["end_event_id"], resolved["end_occurred_at"]) == (w3["event_id"], "2020-03-01T00:00:00.000Z")
+    assert (resolved["end_event_id"], resolved["end_occurred_at"]) == (
+        w3["event_id"],
+        "2020-03-01T00:00:00.000Z",
+    )
     assert raised["end_event_id"] is None and raised["end_occurred_at"] is None
     assert resolved["revision"] > raised["revision"]
     assert set(raised) == {
