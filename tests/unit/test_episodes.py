@@ -141,3 +141,55 @@ def test_a_duplicate_is_known_however_old_with_its_fingerprint():
     other = ev("water.water_assessed", "2020-01-02", {"safe": True, "issues": []})
     household.apply(state, other, LINES, TH)
     assert household.known_fingerprint(state, other["event_id"]) == household.fingerprint(other)
+
+
+def test_random_histories_of_every_type_in_any_order():
+    """Histories of all 33 event types, with members, relocations and events that disagree about
+    the region: any arrival order, with duplicates, gives the same episodes."""
+    from test_household import REGION, _example_payloads, pid
+
+    examples = _example_payloads()
+    th = Thresholds(medical_burden_amount=3000.0)
+    lines = dict(LINES) | {("52", 2019): (3500.0, 5000.0), ("52", 2020): (3800.0, 5600.0)}
+    regions = [REGION, "431224001002", "520102003004"]
+    rng = random.Random(17)
+    for round_ in range(25):
+        hid = f"R{round_}"
+        people = [pid(100 * round_ + i) for i in range(4)]
+        events = []
+        for _ in range(50):
+            event_type = rng.choice(sorted(examples))
+            env = dict(rng.choice(examples[event_type]))
+            payload = dict(env["payload"])
+            if event_type == "poverty_office.household_registered":
+                payload["members"] = [
+                    dict(m, person_id=p) for m, p in zip(payload["members"], people, strict=False)
+                ]
+            if event_type == "housing.household_relocated":
+                payload["new_region_code"] = rng.choice(regions)
+            year = rng.choice((2019, 2020))
+            if "year" in payload:
+                payload["year"] = year
+            events.append(
+                ev(
+                    event_type,
+                    f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                    payload,
+                    hid=hid,
+                    person=rng.choice(people) if env.get("person_id") else None,
+                    region=rng.choice(regions) if rng.random() < 0.15 else REGION,
+                )  # fmt: skip
+            )
+        reference = None
+        for attempt in range(4):
+            order = events[:] if attempt == 0 else rng.sample(events, len(events))
+            order += rng.sample(events, 8)
+            state = household.new_state(hid)
+            for i, env in enumerate(order):
+                household.apply(state, env, lines, th)
+                if i % 13 == 0:
+                    state = household.loads(orjson.dumps(state), hid)
+            got = (household.episodes(state), household.document(state, lines, ""))
+            if reference is None:
+                reference = got
+            assert got == reference, (round_, attempt)
