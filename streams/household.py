@@ -488,8 +488,10 @@ def episode_fields(hid: str, rule: str, ep: Episode) -> dict[str, Any]:
         "region_code": ep[2],
         "start_event_id": start_eid,
         "start_occurred_at": start[:24],
+        "start_recorded_at": start[25:49],
         "end_event_id": guarantees.event_of(end),
         "end_occurred_at": end[:24] if end else None,
+        "end_recorded_at": end[25:49] if end else None,
         "detail": ep[3],
     }
 

@@ -54,7 +54,8 @@ STATUS_COLUMNS = [
 ]  # fmt: skip
 ALERT_COLUMNS = [
     "alert_id", "rule", "state", "household_id", "region_code", "start_event_id", "start_occurred_at",
-    "end_event_id", "end_occurred_at", "revision", "processed_at", "detail", "ingested_at",
+    "start_recorded_at", "end_event_id", "end_occurred_at", "end_recorded_at", "revision", "processed_at",
+    "detail", "ingested_at",
 ]  # fmt: skip
 DEAD_LETTER_COLUMNS = [
     "source_topic", "source_partition", "source_offset", "source", "reason", "raw", "key",
@@ -235,7 +236,7 @@ def alert_row(raw: bytes, now: datetime) -> tuple:
     revision = doc.get("revision")
     if not isinstance(revision, int) or isinstance(revision, bool) or not (0 < revision < 2**63):
         raise Rejected(f"revision: expected a positive 64-bit integer, got {revision!r}")
-    end_at = doc.get("end_occurred_at")
+    end_at, end_recorded = doc.get("end_occurred_at"), doc.get("end_recorded_at")
     return (
         _text(doc, "alert_id"),
         _text(doc, "rule"),
@@ -244,8 +245,10 @@ def alert_row(raw: bytes, now: datetime) -> tuple:
         _text(doc, "region_code", required=False) or "",
         _text(doc, "start_event_id"),
         _instant(doc.get("start_occurred_at"), "start_occurred_at"),
+        _instant(doc.get("start_recorded_at"), "start_recorded_at"),
         _text(doc, "end_event_id", required=False),
         None if end_at is None else _instant(end_at, "end_occurred_at"),
+        None if end_recorded is None else _instant(end_recorded, "end_recorded_at"),
         revision,
         _instant(doc.get("processed_at"), "processed_at"),
         orjson.dumps(doc.get("detail") or {}).decode(),

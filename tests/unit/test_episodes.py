@@ -49,7 +49,7 @@ def outcome(events, lines, restart_every: int = 0):
 def told(latest: dict[str, dict]) -> dict:
     """What the messages said last about each episode that still exists (as the warehouse keeps it)."""
     keep = ("alert_id", "rule", "household_id", "region_code", "start_event_id", "start_occurred_at",
-            "end_event_id", "end_occurred_at", "state")  # fmt: skip
+            "start_recorded_at", "end_event_id", "end_occurred_at", "end_recorded_at", "state")  # fmt: skip
     return {
         (m["household_id"], m["alert_id"]): {k: m[k] for k in keep}
         for m in latest.values()

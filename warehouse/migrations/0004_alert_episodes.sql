@@ -6,7 +6,8 @@
 --    writes to it before the migration is recorded);
 -- 3. the old messages are converted: an episode per alert_id, its start the raise, its end the
 --    resolve if any, revision the latest processed_at in µs (the worker's revisions are wall-clock
---    µs or more, so anything the rebuilt fold says wins). A repeat inserts equal rows, which
+--    µs or more, so anything the rebuilt fold says wins); the recording times of the old starts
+--    and ends are unknown: the time the worker decided them stands in. A repeat inserts equal rows, which
 --    collapse. Those episodes came from the order-dependent fold: `fupin rebuild` refolds them and
 --    retracts any the fold of the event store does not produce.
 CREATE TABLE IF NOT EXISTS {database}.alert_messages_v1
@@ -23,8 +24,10 @@ CREATE OR REPLACE TABLE {database}.alerts
     region_code         String,
     start_event_id      String,
     start_occurred_at   DateTime64(3, 'UTC'),
+    start_recorded_at   DateTime64(3, 'UTC'),
     end_event_id        Nullable(String),
     end_occurred_at     Nullable(DateTime64(3, 'UTC')),
+    end_recorded_at     Nullable(DateTime64(3, 'UTC')),
     revision            UInt64,
     processed_at        DateTime64(3, 'UTC'),
     detail              String,
@@ -44,8 +47,10 @@ SELECT
     m_region,
     if(m_raises > 0, m_raise_event, m_raise_ref),
     if(m_raises > 0, m_raise_at, m_raise_ref_at),
+    m_first_processed,
     if(m_resolves > 0, m_resolve_event, NULL),
     if(m_resolves > 0, m_resolve_at, NULL),
+    if(m_resolves > 0, m_resolve_processed, NULL),
     toUInt64(toUnixTimestamp64Micro(m_processed)),
     m_processed,
     if(m_raises > 0, m_detail, '{}'),
@@ -67,6 +72,8 @@ FROM
         anyIf(occurred_at, state = 'resolved') AS m_resolve_at,
         anyIf(detail, state = 'raised') AS m_detail,
         max(processed_at) AS m_processed,
+        min(processed_at) AS m_first_processed,
+        minIf(processed_at, state = 'resolved') AS m_resolve_processed,
         max(ingested_at) AS m_ingested,
         countIf(raised_event_id IS NOT NULL) AS m_refs
     FROM {database}.alert_messages_v1 FINAL
