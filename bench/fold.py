@@ -22,7 +22,7 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "unit"))
+sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("FUPIN_PSEUDONYM_KEY", "bench-only-pseudonym-key")
 
 from county_events import county_envelopes  # noqa: E402
