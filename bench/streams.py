@@ -176,7 +176,7 @@ async def latency_phase(bootstrap: str, settings, events: list[dict], rate: floa
             for records in batch.values():
                 for r in records:
                     m = orjson.loads(r.value)
-                    t = sent_at.get(m["event_id"])
+                    t = sent_at.get(m["start_event_id"])  # the event that made the episode hold
                     if t is not None and m["state"] == "raised":
                         delays.append(now - t)
 

@@ -79,6 +79,48 @@ class Projector:
         self.thresholds = thresholds
         self.department_of = {topics.department_topic(settings, d): d for d in topics.DEPARTMENTS}
 
+    def _fold_household(
+        self, key: bytes, items: list[tuple[dict, Record]], load: Callable[[bytes, Any], bytes | None],
+        floor: int, now: str, out: BatchResult,
+    ) -> None:  # fmt: skip
+        """Fold one household's events of the batch; its outputs go to ``out`` only if all of it works.
+
+        A conflicting duplicate (an applied ``event_id`` with other content) is a dead letter naming
+        the first by its fingerprint, as the sink names it; a duplicate changes nothing.
+        """
+        ref = items[-1][1].ref
+        hid = items[0][0]["household_id"]
+        raw = load(key, ref)
+        state = household.loads(raw, hid) if raw else household.new_state(hid)
+        # One batch per household: a late event corrects the history once, at finish().
+        batch = household.Batch(state, self.lines, self.thresholds, floor)
+        applied = duplicates = 0
+        dead: list[DeadLetter] = []
+        for env, rec in items:
+            fp = validity.fingerprint(env)
+            held = household.known_fingerprint(state, env["event_id"])
+            if held is not None and held != fp:
+                reason = validity.conflict_reason(env["event_id"], held)
+                dead.append(dead_letter(reason, rec.value, rec.key, rec.topic, rec.partition, rec.offset))
+            elif batch.add(env, fp):
+                applied += 1
+            else:
+                duplicates += 1
+        messages = batch.finish()
+        document = household.document(state, self.lines, now) if applied else None
+        out.dead += dead
+        out.duplicates += duplicates
+        if not applied:
+            return
+        out.applied += applied
+        state["v"] += applied
+        dumps = orjson.dumps
+        for message in messages:
+            message["processed_at"] = now
+            out.alerts.append((key, dumps(message)))
+        out.status.append((key, dumps(document)))
+        out.writes.append((key, dumps(state), ref))
+
     def check(self, rec: Record) -> dict[str, Any]:
         """The judged envelope of a record, or :class:`fupin.validity.Invalid` saying why not."""
         return validity.judge(rec.value, rec.key, self.department_of.get(rec.topic))
@@ -96,49 +138,15 @@ class Projector:
                 continue
             groups.setdefault(rec.key, []).append((env, rec))  # type: ignore[arg-type]
         now = iso_utc(utc_now())
-        dumps = orjson.dumps
-        lines, th = self.lines, self.thresholds
+        # The least revision of this batch's alert messages: the wall clock (µs), so that after a
+        # broker loss the rebuilt fold's messages replace the old epoch's in the warehouse.
+        floor = time.time_ns() // 1000
         for key, items in groups.items():
-            ref = items[-1][1].ref
             try:
-                raw = load(key, ref)
-                state = orjson.loads(raw) if raw else household.new_state(items[0][0]["household_id"])
-            except Exception as exc:  # an unreadable stored state must not stop the worker either
-                for _env, rec in items:
-                    out.dead.append(
-                        dead_letter(
-                            f"household state unreadable: {exc!r}",
-                            rec.value,
-                            rec.key,
-                            rec.topic,
-                            rec.partition,
-                            rec.offset,
-                        )
-                    )
-                continue
-            changed = False
-            for env, rec in items:
-                try:
-                    outcome = household.apply(state, env, lines, th)
-                except Exception as exc:  # a bug in the fold must never stop the worker
-                    out.dead.append(
-                        dead_letter(
-                            f"fold failed: {exc!r}", rec.value, rec.key, rec.topic, rec.partition, rec.offset
-                        )
-                    )
-                    continue
-                if not outcome.applied:
-                    out.duplicates += 1
-                    continue
-                out.applied += 1
-                state["v"] += 1
-                changed = True
-                for message in outcome.alerts:
-                    message["processed_at"] = now
-                    out.alerts.append((key, dumps(message)))
-            if changed:
-                out.status.append((key, dumps(household.document(state, lines, now))))
-                out.writes.append((key, dumps(state), ref))
+                self._fold_household(key, items, load, floor, now, out)
+            except Exception as exc:  # a bug in the fold, or a state it cannot read: never stop
+                reason = f"fold failed: {exc!r}"
+                out.dead += [dead_letter(reason, r.value, r.key, r.topic, r.partition, r.offset) for _, r in items]
         return out
 
 

@@ -191,7 +191,7 @@ def _print_progress(p: dict) -> None:
 
 
 @click.command()
-@click.option("--check", is_flag=True, help="Compare rebuilt household statuses with the stored ones.")
+@click.option("--check", is_flag=True, help="Compare statuses and episodes with a fold of the event store.")
 @click.option("--since", default=None, help="With --check: the rebuild start (default: the latest rebuild).")
 @click.option("--sample", default=10, show_default=True, help="With --check: differences to show.")
 @click.pass_context
@@ -227,16 +227,19 @@ def rebuild(ctx: click.Context, check: bool, since: str | None, sample: int) -> 
         click.echo(
             f"rebuild {result['run_id']}: replayed {result['events']} events of {result['households']} "
             f"households into the department topics ({result['topics']} topics created) in "
-            f"{result['seconds']}s; run the stream workers, then 'fupin rebuild --check'"
+            f"{result['seconds']}s; {result['ghosts_retracted']} alert episodes the fold does not produce "
+            "retracted; run the stream workers, then 'fupin rebuild --check'"
         )
         return
     click.echo(
         f"rebuild check (since {result['since']}): {result['compared']} households compared, "
-        f"{result['differences']} differ, {result['missing']} not rebuilt yet"
+        f"{result['differences']} differ, {result['missing']} not rebuilt yet; "
+        f"{result['episodes']} alert episodes ({result['open_episodes']} open) compared, "
+        f"{result['episode_differences']} differ"
     )
     for d in result["sample"]:
         click.echo("  " + orjson.dumps(d, default=str).decode())
-    if result["differences"] or result["missing"]:
+    if result["differences"] or result["missing"] or result["episode_differences"]:
         sys.exit(1)
 
 

@@ -4,12 +4,20 @@ The broker is transport; after it loses its topics the event store is replayed, 
 household in valid-time order ``(occurred_at, recorded_at, event_id)``, into the department
 topics, as envelopes equal to the originals (payload text and time strings as received), so the
 stream workers rebuild their tables. Each is judged first (:func:`fupin.validity.judge`): an
-event stored under older rules that today's judgement refuses is not replayed, and counted. ``check_job`` then compares, per household, the latest status
-document ingested after the rebuild started with the latest one from before.
+event stored under older rules that today's judgement refuses is neither replayed nor folded, and is
+counted. The rebuild also folds each household's events itself (the
+pure fold of ``streams.household``, with the workers' lines and thresholds) and retracts, in the
+``alerts`` table, every episode left from before that this fold does not produce (ghosts of an
+earlier epoch): the rebuilt workers never speak of those again.
+
+``check_job`` compares the live side with a fresh fold of the event store: per household, the
+latest status document ingested since the rebuild started, and the episodes of the ``alerts``
+table (latest revision, retracted ones apart) with the fold's (alert_id, rule, start, end).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -19,7 +27,7 @@ import orjson
 from fupin.config import Settings
 from fupin.timeutil import iso_utc, parse_instant
 from fupin.topics import DEPARTMENTS, all_topics, department_topic
-from fupin.validity import Invalid, judge
+from fupin.validity import Invalid, fingerprint, judge
 from warehouse.client import Warehouse, WarehouseError
 
 #: The status document fields a rebuild must reproduce (not version, updated_at or last_event_id).
@@ -81,6 +89,86 @@ def replay_rows(warehouse: Warehouse, page: int = PAGE_HOUSEHOLDS):
         last = households[-1]
 
 
+class Folder:
+    """The workers' fold of the event store, household by household, in replay order."""
+
+    def __init__(self, settings: Settings) -> None:
+        from streams.alerts import Thresholds
+        from streams.guarantees import load_lines
+
+        self.lines = load_lines(settings.reference_path)
+        self.thresholds = Thresholds(settings.medical_burden_share, settings.medical_burden_amount)
+        self.episodes: dict[tuple[str, str], tuple] = {}  # (household_id, alert_id) -> what it is
+        self.documents: dict[str, dict] = {}
+        self.skipped = 0  # stored events the judgement refuses now (a worker dead-letters them)
+
+    def household(self, household_id: str, rows: list[dict[str, Any]], documents: bool = False) -> None:
+        from streams import household
+
+        state = household.new_state(household_id)
+        key = household_id.encode()
+        for row in rows:
+            try:
+                env = judge(envelope_bytes(row), key, row["department"])
+            except Invalid:
+                self.skipped += 1
+                continue
+            fp = fingerprint(env)
+            held = household.known_fingerprint(state, env["event_id"])
+            if held is not None and held != fp:  # a conflicting duplicate: a worker dead-letters it
+                self.skipped += 1
+                continue
+            if household.apply(state, env, self.lines, self.thresholds, fingerprint=fp).applied:
+                state["v"] += 1
+        for ep in household.episodes(state):
+            self.episodes[(household_id, ep["alert_id"])] = episode_key(ep)
+        if documents:
+            doc = household.document(state, self.lines, "")
+            self.documents[household_id] = {f: doc.get(f) for f in COMPARED_FIELDS}
+
+
+def episode_key(ep: dict[str, Any]) -> tuple:
+    """What must agree about an episode: rule, start, end and whether it is open."""
+    return (ep["rule"], ep["start_event_id"], ep.get("end_event_id"), ep["state"])
+
+
+def live_episodes(warehouse: Warehouse) -> dict[tuple[str, str], dict[str, Any]]:
+    """The episodes of the ``alerts`` table now: each alert_id's latest revision, retracted ones left out."""
+    rows = warehouse.query_dicts(
+        "SELECT household_id, alert_id, argMax(rule, revision) AS rule, argMax(state, revision) AS state, "
+        "argMax(region_code, revision) AS region_code, argMax(start_event_id, revision) AS start_event_id, "
+        "argMax(start_occurred_at, revision) AS start_occurred_at, "
+        "argMax(start_recorded_at, revision) AS start_recorded_at, argMax(end_event_id, revision) AS end_event_id, "
+        "argMax(end_occurred_at, revision) AS end_occurred_at, argMax(end_recorded_at, revision) AS end_recorded_at, "
+        "argMax(detail, revision) AS detail, max(revision) AS latest_revision "
+        "FROM alerts GROUP BY household_id, alert_id HAVING state != 'retracted'"
+    )
+    return {(r["household_id"], r["alert_id"]): r for r in rows}
+
+
+def retract_ghosts(warehouse: Warehouse, produced: dict[tuple[str, str], tuple]) -> int:
+    """Retract every live episode the fold did not produce; how many."""
+    from warehouse.sink import ALERT_COLUMNS, alert_row
+
+    now = datetime.now(UTC)
+    floor = time.time_ns() // 1000
+    rows = []
+    for key, ep in sorted(live_episodes(warehouse).items()):
+        if key in produced:
+            continue
+        message = {
+            **ep,
+            "state": "retracted",
+            "revision": max(floor, ep.pop("latest_revision") + 1),
+            "processed_at": iso_utc(now),
+            "detail": orjson.loads(ep["detail"] or "{}"),
+        }
+        rows.append(alert_row(orjson.dumps(message, default=iso_utc), now))
+    if rows:
+        warehouse.insert("alerts", ALERT_COLUMNS, rows)
+    return len(rows)
+
+
 def rebuild_job(warehouse: Warehouse, settings: Settings, **_: Any) -> dict:
     """Recreate missing topics and replay every event into its department topic."""
     from kafka import KafkaProducer
@@ -106,6 +194,8 @@ def rebuild_job(warehouse: Warehouse, settings: Settings, **_: Any) -> dict:
     #: Stored events today's judgement refuses (stored under older rules): not replayed, so that
     #: the rebuilt live state holds what every reader now accepts. reason → count.
     refused: dict[str, int] = {}
+    folder = Folder(settings)
+    mine: list[dict[str, Any]] = []
     try:
         for row in replay_rows(warehouse):
             if row["department"] not in DEPARTMENTS:
@@ -119,11 +209,18 @@ def rebuild_job(warehouse: Warehouse, settings: Settings, **_: Any) -> dict:
             producer.send(department_topic(settings, row["department"]), key=key, value=value)
             events += 1
             if row["household_id"] != last_household:
+                if mine:
+                    folder.household(last_household, mine)  # type: ignore[arg-type]
+                mine = []
                 households += 1
                 last_household = row["household_id"]
+            mine.append(row)
+        if mine:
+            folder.household(last_household, mine)  # type: ignore[arg-type]
         producer.flush()
     finally:
         producer.close()
+    ghosts = retract_ghosts(warehouse, folder.episodes)
     warehouse.insert(
         "rebuild_runs",
         ["run_id", "started_at", "events", "topic_prefix"],
@@ -138,6 +235,8 @@ def rebuild_job(warehouse: Warehouse, settings: Settings, **_: Any) -> dict:
         "refused_reasons": dict(sorted(refused.items(), key=lambda kv: -kv[1])[:10]),
         "topics": len(created),
         "created_topics": created,
+        "episodes": len(folder.episodes),
+        "ghosts_retracted": ghosts,
     }
 
 
@@ -153,7 +252,8 @@ def _latest_documents(warehouse: Warehouse, where: str, since: datetime) -> dict
 def check_job(
     warehouse: Warehouse, settings: Settings, since: str | None = None, sample: int = 10, **_: Any
 ) -> dict:
-    """Compare each household's latest status from after the rebuild with the latest from before."""
+    """Compare the live side with a fresh fold of the event store: each household's latest status
+    since the rebuild started, and the episodes of the ``alerts`` table."""
     if since:
         start = parse_instant(since)
     else:
@@ -161,37 +261,53 @@ def check_job(
         if not rows or not rows[0][1]:
             raise WarehouseError("no rebuild recorded: run 'fupin rebuild' first (or give --since)")
         start = rows[0][0]
-    before = _latest_documents(warehouse, "<", start)
+    folder = Folder(settings)
+    mine: list[dict[str, Any]] = []
+    last = None
+    for row in replay_rows(warehouse):
+        if row["household_id"] != last:
+            if mine:
+                folder.household(last, mine, documents=True)  # type: ignore[arg-type]
+            mine, last = [], row["household_id"]
+        mine.append(row)
+    if mine:
+        folder.household(last, mine, documents=True)  # type: ignore[arg-type]
     after = _latest_documents(warehouse, ">=", start)
     differences: list[dict[str, Any]] = []
     missing: list[str] = []
-    for household, old in sorted(before.items()):
+    for household, want in sorted(folder.documents.items()):
         new = after.get(household)
         if new is None:
             missing.append(household)
             continue
         changed = {
-            f: {"before": old.get(f), "after": new.get(f)}
-            for f in COMPARED_FIELDS
-            if old.get(f) != new.get(f)
+            f: {"fold": want.get(f), "live": new.get(f)} for f in COMPARED_FIELDS if want.get(f) != new.get(f)
         }
         if changed:
             differences.append({"household_id": household, "fields": changed})
-    extra = sorted(set(after) - set(before))
-    for household in extra:
-        differences.append(
-            {"household_id": household, "fields": {"status": {"before": None, "after": "new"}}}
-        )
+    for household in sorted(set(after) - set(folder.documents)):
+        differences.append({"household_id": household, "fields": {"status": {"fold": None, "live": "new"}}})
+    live = {key: episode_key(ep) for key, ep in live_episodes(warehouse).items()}
+    episode_differences = [
+        {"household_id": h, "alert_id": a, "fold": folder.episodes.get((h, a)), "live": live.get((h, a))}
+        for h, a in sorted(set(live) | set(folder.episodes))
+        if live.get((h, a)) != folder.episodes.get((h, a))
+    ]
     shown = (
         differences[:sample]
         + [{"household_id": h, "missing": "no status since the rebuild"} for h in missing][
             : max(0, sample - len(differences))
         ]
+        + episode_differences[: max(0, sample - len(differences) - len(missing))]
     )
     return {
         "since": iso_utc(start),
-        "compared": len(before),
+        "compared": len(folder.documents),
         "differences": len(differences),
         "missing": len(missing),
+        "episodes": len(folder.episodes),
+        "open_episodes": sum(1 for ep in folder.episodes.values() if ep[3] == "raised"),
+        "episode_differences": len(episode_differences),
+        "skipped_events": folder.skipped,
         "sample": shown,
     }

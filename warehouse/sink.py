@@ -55,8 +55,9 @@ STATUS_COLUMNS = [
     "updated_at", "ingested_at",
 ]  # fmt: skip
 ALERT_COLUMNS = [
-    "alert_id", "rule", "state", "household_id", "region_code", "event_id", "occurred_at",
-    "raised_event_id", "raised_occurred_at", "processed_at", "detail", "ingested_at",
+    "alert_id", "rule", "state", "household_id", "region_code", "start_event_id", "start_occurred_at",
+    "start_recorded_at", "end_event_id", "end_occurred_at", "end_recorded_at", "revision", "processed_at",
+    "detail", "ingested_at",
 ]  # fmt: skip
 DEAD_LETTER_COLUMNS = [
     "source_topic", "source_partition", "source_offset", "source", "reason", "raw", "key",
@@ -229,21 +230,28 @@ def status_row(raw: bytes, now: datetime) -> tuple:
 
 
 def alert_row(raw: bytes, now: datetime) -> tuple:
+    """An alert message: an episode's current truth (the row with the highest revision wins)."""
     doc = _json_object(raw, "alert message")
     state = _text(doc, "state")
-    if state not in ("raised", "resolved"):
-        raise Rejected(f"state: expected raised or resolved, got {state!r}")
-    raised_at = doc.get("raised_occurred_at")
+    if state not in ("raised", "resolved", "retracted"):
+        raise Rejected(f"state: expected raised, resolved or retracted, got {state!r}")
+    revision = doc.get("revision")
+    if not isinstance(revision, int) or isinstance(revision, bool) or not (0 < revision < 2**63):
+        raise Rejected(f"revision: expected a positive 64-bit integer, got {revision!r}")
+    end_at, end_recorded = doc.get("end_occurred_at"), doc.get("end_recorded_at")
     return (
         _text(doc, "alert_id"),
         _text(doc, "rule"),
         state,
         _text(doc, "household_id"),
         _text(doc, "region_code", required=False) or "",
-        _text(doc, "event_id"),
-        _instant(doc.get("occurred_at"), "occurred_at"),
-        _text(doc, "raised_event_id", required=False),
-        None if raised_at is None else _instant(raised_at, "raised_occurred_at"),
+        _text(doc, "start_event_id"),
+        _instant(doc.get("start_occurred_at"), "start_occurred_at"),
+        _instant(doc.get("start_recorded_at"), "start_recorded_at"),
+        _text(doc, "end_event_id", required=False),
+        None if end_at is None else _instant(end_at, "end_occurred_at"),
+        None if end_recorded is None else _instant(end_recorded, "end_recorded_at"),
+        revision,
         _instant(doc.get("processed_at"), "processed_at"),
         orjson.dumps(doc.get("detail") or {}).decode(),
         now,

@@ -77,7 +77,9 @@ def test_exactly_once_and_dead_letters(broker_settings, wh, fast):
     }  # fmt: skip
     alert = {
         "alert_id": "a1", "rule": "unsafe_water", "state": "raised", "household_id": "H1",
-        "region_code": "431224104201", "event_id": "e", "occurred_at": "2020-11-03T00:00:00Z",
+        "region_code": "431224104201", "start_event_id": "e", "start_occurred_at": "2020-11-03T00:00:00Z",
+        "start_recorded_at": "2020-11-04T00:00:00Z", "end_event_id": None, "end_occurred_at": None,
+        "end_recorded_at": None, "revision": 7,
         "processed_at": "2026-11-23T20:00:00Z", "detail": {"issues": ["quality"]},
     }  # fmt: skip
     for _ in range(2):

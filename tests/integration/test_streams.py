@@ -163,26 +163,28 @@ def read_topic(settings, topic: str, want: int) -> list:
 
 
 def assert_alternating(messages) -> None:
-    """Per (household, rule): raised, resolved, raised, ... and a resolve names its raise."""
-    held: dict[tuple[str, str], dict] = {}
+    """Per household, revisions increase in the topic's order (one partition per household); per
+    alert, the latest message says what the episode is; a raised episode has no end."""
+    last: dict[str, int] = {}
     for m in messages:
-        k = (m["household_id"], m["rule"])
-        if m["state"] == "raised":
-            assert k not in held, f"second open alert for {k}"
-            held[k] = m
-        else:
-            raised = held.pop(k)
-            assert (m["alert_id"], m["raised_event_id"]) == (raised["alert_id"], raised["event_id"])
+        assert m["revision"] > last.get(m["household_id"], 0)
+        last[m["household_id"]] = m["revision"]
+        assert (m["state"] == "raised") == (m["end_event_id"] is None) or m["state"] == "retracted"
+
+
+def latest_per_alert(messages) -> dict[str, dict]:
+    latest: dict[str, dict] = {}
+    for m in messages:
+        if m["revision"] >= latest.get(m["alert_id"], {}).get("revision", 0):
+            latest[m["alert_id"]] = m
+    return latest
 
 
 def open_from_messages(messages) -> dict[str, set[str]]:
-    latest: dict[tuple[str, str], str] = {}
-    for m in messages:
-        latest[(m["household_id"], m["rule"])] = m["state"]
     out: dict[str, set[str]] = defaultdict(set)
-    for (hid, rule), state in latest.items():
-        if state == "raised":
-            out[hid].add(rule)
+    for m in latest_per_alert(messages).values():
+        if m["state"] == "raised":
+            out[m["household_id"]].add(m["rule"])
     return dict(out)
 
 

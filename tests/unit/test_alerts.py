@@ -12,8 +12,13 @@ WATER_OK = {"safe": True, "issues": []}
 
 
 def messages_for(events, rule, th=None):
+    """(state, the event that decided it) of each message: the start of a raise, the end of a resolve."""
     _, messages = household.fold(events, LINES, th or Thresholds())
-    return [(m["state"], m["event_id"]) for m in messages if m["rule"] == rule]
+    return [(m["state"], decided_by(m)) for m in messages if m["rule"] == rule]
+
+
+def decided_by(message):
+    return message["end_event_id"] if message["state"] == "resolved" else message["start_event_id"]
 
 
 def test_rules_are_the_nine_of_the_domain():
@@ -40,7 +45,6 @@ def test_income_below_monitoring_line():
 def test_medical_burden_threshold_amount_and_share_until_elimination():
     reg = registered()
     inc = income("2020-01-10", 2019, 10000.0)  # 2 living members: annual 20,000; half = 10,000
-
 
     s1, s2 = hospital_stay("02-01", 6000.0), hospital_stay("03-01", 5000.0)
     elim = ev("poverty_office.monitoring_risk_eliminated", "2020-04-01", {})
@@ -105,8 +109,12 @@ def test_unsafe_housing_and_water():
         ("raised", w1["event_id"]),
         ("resolved", w2["event_id"]),
     ]
-    # late older assessment: the newer fact keeps winning, nothing raised
-    assert messages_for([w2, w1], "unsafe_water") == []
+    # A late older assessment: the newer fact keeps winning on the head, but the history by valid
+    # time had an unsafe stretch from w1 to w2: that episode is told at once, already resolved.
+    _, late = household.fold([w2, w1], LINES, Thresholds())
+    assert [(m["state"], m["start_event_id"], m["end_event_id"]) for m in late] == [
+        ("resolved", w1["event_id"], w2["event_id"])
+    ]
 
 
 def test_labour_loss():
@@ -137,10 +145,14 @@ def test_dibao_terminated_while_poor():
         ("resolved", high["event_id"]),
     ]
     enrol = ev("civil_affairs.dibao_enrolled", "2020-08-01", {"monthly_amount": 300, "persons_covered": 2})
-    assert messages_for([registered(), term, low, enrol], "dibao_terminated_while_poor")[-1] == (
-        "resolved",
-        enrol["event_id"],
-    )
+    # The enrolment (August) arrives after the low income (October): by valid time 低保 was
+    # enrolled again before that income, so the condition never held and the episode is retracted.
+    assert messages_for([registered(), term, low, enrol], "dibao_terminated_while_poor") == [
+        ("raised", low["event_id"]),
+        ("retracted", low["event_id"]),
+    ]
+    late_low = income("2020-10-01", 2020, 3900.0)
+    assert messages_for([registered(), term, enrol, late_low], "dibao_terminated_while_poor") == []
 
 
 def test_missed_registration_candidate():
@@ -172,21 +184,29 @@ def test_alert_message_shape_and_one_open_alert_per_rule():
     states, messages = fold([w1, w2, w3])
     raised, resolved = messages
     assert raised["alert_id"] == resolved["alert_id"] == alert_id("H1", "unsafe_water", w1["event_id"])
-    assert raised["occurred_at"] == "2020-01-01T02:00:00.000Z"
+    assert raised["start_occurred_at"] == "2020-01-01T02:00:00.000Z"
     assert raised["region_code"] == "431224104201" and raised["household_id"] == "H1"
-    assert resolved["raised_event_id"] == w1["event_id"]
-    assert resolved["raised_occurred_at"] == raised["occurred_at"]
-    assert raised["raised_event_id"] is None
+    assert resolved["start_event_id"] == raised["start_event_id"] == w1["event_id"]
+    assert resolved["start_occurred_at"] == raised["start_occurred_at"]
+    assert (resolved["end_event_id"], resolved["end_occurred_at"]) == (
+        w3["event_id"],
+        "2020-03-01T00:00:00.000Z",
+    )
+    assert raised["end_event_id"] is None and raised["end_occurred_at"] is None
+    assert resolved["revision"] > raised["revision"]
     assert set(raised) == {
         "alert_id",
         "rule",
         "state",
         "household_id",
         "region_code",
-        "event_id",
-        "occurred_at",
-        "raised_event_id",
-        "raised_occurred_at",
+        "start_event_id",
+        "start_occurred_at",
+        "start_recorded_at",
+        "end_event_id",
+        "end_occurred_at",
+        "end_recorded_at",
+        "revision",
         "processed_at",
         "detail",
     }

@@ -215,16 +215,14 @@ def test_each_rule_raised_once_and_resolved(harness, rule):
     harness.put(raising[-1])  # a duplicate raises nothing twice
     harness.put(resolving)
     mine = [a for a in harness.alerts() if a["rule"] == rule]
-    assert [(a["state"], a["event_id"]) for a in mine] == [
-        ("raised", raising[-1]["event_id"]),
-        ("resolved", resolving["event_id"]),
+    assert [(a["state"], a["start_event_id"], a["end_event_id"]) for a in mine] == [
+        ("raised", raising[-1]["event_id"], None),
+        ("resolved", raising[-1]["event_id"], resolving["event_id"]),
     ]
     raised, resolved = mine
-    assert (
-        raised["alert_id"] == resolved["alert_id"] and resolved["raised_event_id"] == raising[-1]["event_id"]
-    )
+    assert raised["alert_id"] == resolved["alert_id"] and resolved["revision"] > raised["revision"]
     assert raised["household_id"] == "H1" and raised["region_code"] == "431224104201"
-    assert raised["processed_at"].endswith("Z") and raised["occurred_at"].endswith("Z")
+    assert raised["processed_at"].endswith("Z") and raised["start_occurred_at"].endswith("Z")
     assert rule not in harness.state()["open"]
 
 

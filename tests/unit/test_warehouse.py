@@ -223,3 +223,77 @@ def test_read_only_limits_hold_and_cannot_be_lifted(wh):
             r.inner.execute("SET readonly = 0")
     finally:
         r.close()
+
+
+def test_alert_messages_become_episodes_and_the_migration_repeats_safely(wh, tmp_path):
+    """0004: a warehouse with the old alert messages (raised, resolved) gets one episode per alert;
+    the migration's statements run twice (a crash before it was recorded) give the same table."""
+    import shutil
+
+    old = tmp_path / "old"
+    old.mkdir()
+    for m in migrations():
+        if m.version < 4:
+            shutil.copy(m.path, old)
+    migrate(wh, old)
+    t0, t1, now = datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 2, 1, tzinfo=UTC), datetime.now(UTC)
+    cols = ["alert_id", "rule", "state", "household_id", "region_code", "event_id", "occurred_at",
+            "raised_event_id", "raised_occurred_at", "processed_at", "detail", "ingested_at"]  # fmt: skip
+    raise_a1 = (
+        "A1",
+        "unsafe_water",
+        "raised",
+        "H1",
+        "431224104201",
+        "E1",
+        t0,
+        None,
+        None,
+        now,
+        '{"safe": false}',
+        now,
+    )
+    wh.insert("alerts", cols, [
+        raise_a1, raise_a1,  # a redelivery
+        ("A1", "unsafe_water", "resolved", "H1", "431224104201", "E2", t1, "E1", t0, now, "{}", now),
+        ("A2", "unsafe_housing", "raised", "H2", "431224104202", "E3", t1, None, None, now, '{"grade": "D"}', now),
+    ])  # fmt: skip
+    episodes = [m for m in migrations() if m.version == 4][0]
+    for _ in range(2):
+        for statement in episodes.statements(wh.database):
+            wh.execute(statement)
+    rows = wh.query(
+        "SELECT alert_id, rule, state, household_id, region_code, start_event_id, start_occurred_at, end_event_id, "
+        "end_occurred_at, revision, detail FROM alerts FINAL ORDER BY alert_id"
+    )
+    micros = int(now.timestamp() * 1_000_000) // 1000 * 1000  # the warehouse keeps ms
+    assert rows == [
+        (
+            "A1",
+            "unsafe_water",
+            "resolved",
+            "H1",
+            "431224104201",
+            "E1",
+            t0,
+            "E2",
+            t1,
+            micros,
+            '{"safe": false}',
+        ),
+        (
+            "A2",
+            "unsafe_housing",
+            "raised",
+            "H2",
+            "431224104202",
+            "E3",
+            t1,
+            None,
+            None,
+            micros,
+            '{"grade": "D"}',
+        ),
+    ]
+    assert wh.query("SELECT count() FROM alerts")[0][0] == 2  # the repeat's rows were replaced, not added
+    assert wh.query("SELECT count() FROM alert_messages_v1 FINAL")[0][0] == 3

@@ -57,11 +57,20 @@ def test_status_row_and_its_rejections():
 
 
 def test_alert_row_rejects_an_unknown_state():
-    alert = {"alert_id": "a", "rule": "unsafe_water", "state": "raised", "household_id": "H1", "event_id": "e",
-             "occurred_at": "2020-01-01", "processed_at": "2026-11-23T20:00:00Z"}  # fmt: skip
+    alert = {"alert_id": "a", "rule": "unsafe_water", "state": "raised", "household_id": "H1",
+             "start_event_id": "e", "start_occurred_at": "2020-01-01", "start_recorded_at": "2020-01-02",
+             "end_event_id": None, "end_occurred_at": None, "end_recorded_at": None, "revision": 3,
+             "processed_at": "2026-11-23T20:00:00Z"}  # fmt: skip
     assert alert_row(orjson.dumps(alert), NOW)[2] == "raised"
+    retracted = alert_row(orjson.dumps({**alert, "state": "retracted", "end_event_id": "f",
+                                        "end_occurred_at": "2020-02-01", "end_recorded_at": "2020-02-03",
+                                        "revision": 4}), NOW)  # fmt: skip
+    assert retracted[2] == "retracted" and retracted[8] == "f" and retracted[11] == 4
     with pytest.raises(Rejected, match="state"):
         alert_row(orjson.dumps({**alert, "state": "open"}), NOW)
+    for revision in (None, 0, 1.5, True):
+        with pytest.raises(Rejected, match="revision"):
+            alert_row(orjson.dumps({**alert, "revision": revision}), NOW)
 
 
 def test_dead_letter_identity_from_headers_or_its_own_offset():

@@ -1,26 +1,39 @@
--- One row per alert raised by the streams: when it was raised and resolved, and the first
--- support measure or visit recorded for the household after the raise (alert handling).
+-- One row per alert episode of the streams (domain.md, "Alert episodes"): its latest revision,
+-- retracted episodes left out (they count nowhere), with the first support measure or visit
+-- recorded for the household at or after its start (alert handling). Dates are the valid times of
+-- the starting and ending events (indicators.md, "Episodes").
+-- Frozen at a cut-off T: an episode counts when its starting event was recorded by T, and is still
+-- open at T when its ending event was recorded after T.
 
-with raised as (
+with latest as (
 
+    -- each episode's latest revision (as FINAL would keep it, correct before merges)
     select
+        household_id,
         alert_id,
-        any(household_id) as household_id,
-        any(region_code) as region_code,
-        any(rule) as rule,
-        min(occurred_at) as raised_at
+        argMax(state, revision) as state,
+        argMax(region_code, revision) as region_code,
+        argMax(rule, revision) as rule,
+        argMax(start_occurred_at, revision) as start_occurred_at,
+        argMax(start_recorded_at, revision) as start_recorded_at,
+        argMax(end_occurred_at, revision) as end_occurred_at,
+        argMax(end_recorded_at, revision) as end_recorded_at
     from {{ source('warehouse', 'alerts') }}
-    where state = 'raised' and {{ within_cutoff('processed_at') }}
-    group by alert_id
+    group by household_id, alert_id
 
 ),
 
-resolved as (
+episodes as (
 
-    select alert_id, min(occurred_at) as resolved_at
-    from {{ source('warehouse', 'alerts') }}
-    where state = 'resolved' and {{ within_cutoff('processed_at') }}
-    group by alert_id
+    select
+        alert_id,
+        household_id,
+        region_code,
+        rule,
+        start_occurred_at as raised_at,
+        if({{ within_cutoff('end_recorded_at') }}, end_occurred_at, NULL) as resolved_at
+    from latest
+    where state != 'retracted' and {{ within_cutoff('start_recorded_at') }}
 
 ),
 
@@ -30,7 +43,7 @@ responses as (
     from {{ ref('stg_poverty_office') }}
     where event_name in ('support_measure_recorded', 'visit_recorded')
       and {{ within_cutoff('recorded_at') }}
-      and household_id in (select household_id from raised)
+      and household_id in (select household_id from episodes)
 
 ),
 
@@ -38,7 +51,7 @@ first_response as (
 
     select r.alert_id as alert_id, minIf(s.occurred_at, s.occurred_at >= r.raised_at) as first_response_at,
            countIf(s.occurred_at >= r.raised_at) as responses
-    from raised as r
+    from episodes as r
     inner join responses as s on s.household_id = r.household_id
     group by r.alert_id
 
@@ -50,10 +63,9 @@ select
     r.region_code as region_code,
     r.rule as rule,
     r.raised_at as raised_at,
-    d.resolved_at as resolved_at,
+    r.resolved_at as resolved_at,
     if(f.responses > 0, f.first_response_at, NULL) as first_response_at,
     if(f.responses > 0, dateDiff('day', toDate(r.raised_at), toDate(f.first_response_at)), NULL) as response_days
-from raised as r
-left join resolved as d on d.alert_id = r.alert_id
+from episodes as r
 left join first_response as f on f.alert_id = r.alert_id
 settings join_use_nulls = 1

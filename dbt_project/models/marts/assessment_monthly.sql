@@ -4,8 +4,8 @@
 
 -- The assessment figures at the last day of each month of the series.
 -- An incremental build recomputes only the month ends whose inputs changed since the last one:
--- household facts (changed_dates_filter), alerts landed since (from the earliest date they
--- carry on) and reference population or zones that differ from the stored figures (every date).
+-- household facts (changed_dates_filter), alert episodes landed since (from the earliest start
+-- they carry on: a new revision can only change dates from its episode's start) and reference population or zones that differ from the stored figures (every date).
 
 {% set last_built -%}
     (select coalesce(max(built_at), toDateTime64(0, 3, 'UTC')) from {{ this }}
@@ -14,7 +14,7 @@
 
 {% set other_inputs_changed -%}
     reference_date >= (
-        select coalesce(minOrNull(toDate(occurred_at)), toDate('2299-12-31'))
+        select coalesce(minOrNull(toDate(start_occurred_at)), toDate('2299-12-31'))
         from {{ source('warehouse', 'alerts') }} where ingested_at > {{ last_built }}
     )
     or (
