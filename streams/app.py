@@ -107,13 +107,14 @@ class Projector:
             else:
                 duplicates += 1
         messages = batch.finish()
-        document = household.document(state, self.lines, now) if applied else None
+        if applied:
+            state["v"] += applied
+            document = household.document(state, self.lines, now)
         out.dead += dead
         out.duplicates += duplicates
         if not applied:
             return
         out.applied += applied
-        state["v"] += applied
         dumps = orjson.dumps
         for message in messages:
             message["processed_at"] = now
