@@ -309,11 +309,12 @@ def _long_strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
 def fingerprint(env: dict) -> str:
     """The content identity of an envelope: equal for the same event however it was serialised.
 
-    Keys sorted, a null ``person_id`` the same as none; the times as written (a rebuild replays
-    them as they were).
+    Keys sorted, an absent ``person_id`` the same as a null one; the times as written (a rebuild
+    replays them as they were).
     """
-    doc = {k: v for k, v in env.items() if v is not None}
-    return hashlib.blake2b(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS), digest_size=12).hexdigest()
+    if "person_id" not in env:  # the canonical form always has it (most envelopes do: no copy)
+        env = {**env, "person_id": None}
+    return hashlib.blake2b(orjson.dumps(env, option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()
 
 
 def conflict_reason(event_id: str, first_fingerprint: str) -> str:
