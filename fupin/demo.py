@@ -181,7 +181,7 @@ def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to
         manifest = json.loads((county / "manifest.json").read_text())
         for entry in manifest["files"]:
             proc = _fupin("publish", "--department", entry["department"], "--file", str(county / entry["file"]),
-                          "--json", env=env, capture=True)
+                          "--json", "--allow-rejects", "0.05", env=env, capture=True)
             summary = json.loads(proc.stdout.strip().splitlines()[-1])
             accepted += int(summary["accepted_distinct"])
             click.echo(f"  {entry['department']}: {summary['accepted']:,} accepted, {summary['rejected']:,} rejected")

@@ -1,0 +1,73 @@
+"""Progress of long steps: a bar on a terminal, one line per stage otherwise (logs, pipes, CI).
+
+One home for how the CLI shows work in progress, so simulate, publish, build and the demo look
+alike. Output goes to stderr: stdout stays the command's result (``--json`` summaries, tables).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Stages:
+    """Stages of one step; ``stage(name)`` starts the next one, ``advance(n)`` counts within it."""
+
+    title: str
+    total: int | None = None
+    interactive: bool = False
+    _progress: object | None = None
+    _task: object | None = None
+    _started: float = field(default_factory=time.monotonic)
+    _stage_started: float = field(default_factory=time.monotonic)
+    _stage: str | None = None
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        self._end_stage()
+        self._stage, self._stage_started = name, time.monotonic()
+        if self._progress is not None:
+            self._progress.update(self._task, description=f"{self.title}: {name}", total=total, completed=0)
+        else:
+            print(f"{self.title}: {name} ...", file=sys.stderr, flush=True)
+
+    def advance(self, n: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def _end_stage(self) -> None:
+        if self._stage is not None and self._progress is None:
+            print(f"{self.title}: {self._stage} done in {time.monotonic() - self._stage_started:.1f}s",
+                  file=sys.stderr, flush=True)  # fmt: skip
+        self._stage = None
+
+    def close(self) -> None:
+        self._end_stage()
+
+
+@contextmanager
+def stages(title: str, quiet: bool = False) -> Iterator[Stages]:
+    """A :class:`Stages` for a step: a rich bar when stderr is a terminal, plain lines otherwise."""
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    s = Stages(title, interactive=console.is_terminal and not quiet)
+    if quiet:
+        s.stage = lambda name, total=None: None  # type: ignore[method-assign]
+        yield s
+        return
+    if not s.interactive:
+        try:
+            yield s
+        finally:
+            s.close()
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:  # fmt: skip
+        s._progress, s._task = progress, progress.add_task(title, total=None)
+        yield s
