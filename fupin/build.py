@@ -127,7 +127,9 @@ def run_dbt(settings: Settings, args: list[str], progress: Callable[[str], None]
         "--log-path",
         str(directory / "logs"),
         "--quiet",  # progress comes through the callback, not dbt's own console log
+        "--no-send-anonymous-usage-stats",
     ]
+    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     return dbtRunner(callbacks=callbacks).invoke(full)
 
 
@@ -151,6 +153,41 @@ def run_build_job(
     the same path). Returns a JSON-able summary: success, per-node results, timings, docs path.
     """
     variables = dbt_vars(as_of_date, cutoff, series_months, period_start)
+    log = None
+    if progress is None:  # run by the service: the CLI that asked follows the nodes in this file
+        log = progress_log(settings).open("w", encoding="utf-8")
+
+        def progress(msg: str) -> None:
+            log.write(msg.replace("\n", " ") + "\n")
+            log.flush()
+
+    try:
+        return _build(settings, variables, full_refresh, docs, select, progress)
+    finally:
+        if log is not None:
+            log.write(DONE_LINE + "\n")
+            log.close()
+
+
+def progress_log(settings: Settings) -> Path:
+    """Where a build run by the service writes one line per dbt node (read by ``fupin build``)."""
+    path = dbt_dir(settings) / "build-progress.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+#: The last line of a build's progress log.
+DONE_LINE = "-- build finished --"
+
+
+def _build(
+    settings: Settings,
+    variables: dict[str, Any],
+    full_refresh: bool,
+    docs: bool,
+    select: str | None,
+    progress: Callable[[str], None] | None,
+) -> dict[str, Any]:
     # Unit tests check the code on fixed inputs: they run when the project's code changed since the
     # last passing build of this database (and on full refreshes), not on every incremental build.
     # Seeds are part of that code: unchanged, the loaded seed tables stay (their tests still run).
@@ -308,60 +345,178 @@ def _run_job(settings: Settings, name: str, **params: Any) -> dict[str, Any]:
     return run_job(settings, name, **params)
 
 
+def latest_occurred(settings: Settings) -> str:
+    """The latest valid date in the event store (the default D of a build), or a one-sentence error."""
+    from warehouse.client import WarehouseError, open_reader
+
+    try:
+        reader = open_reader(settings)
+        try:
+            ((latest, events),) = reader.query(
+                f"SELECT toString(toDate(max(occurred_at))), count() FROM {settings.clickhouse_database}.events"
+            )
+        finally:
+            reader.close()
+    except WarehouseError as exc:
+        raise click.ClickException(warehouse_sentence(str(exc), "reading the event store")) from exc
+    if not events:
+        raise click.ClickException(
+            "the event store holds no events yet: publish the departments' files ('fupin publish') with the "
+            "stack running ('fupin up'), let the sink land them ('fupin status'), then run 'fupin build'"
+        )
+    return str(latest)
+
+
+def warehouse_sentence(raw: str, what: str) -> str:
+    """One sentence for a dbt or chdb error: what failed and what to run; the raw text is for --verbose."""
+    import re
+
+    missing = re.search(r"Unknown table expression identifier '([^']+)'|Table (\S+) does(?:n't| not) exist", raw)
+    if missing:
+        table = missing.group(1) or missing.group(2)
+        return (f"{what} failed: the warehouse has no table {table} (a fresh data directory?): run 'fupin up' "
+                "(it creates the tables) and publish events, then try again; 'fupin build --verbose' shows dbt's error")
+    if "Connection refused" in raw or "ConnectionRefused" in raw:
+        return f"{what} failed: the warehouse service does not answer: run 'fupin status', then 'fupin up'"
+    if "MEMORY_LIMIT" in raw or "TIMEOUT" in raw.upper():
+        return f"{what} failed: the warehouse ran out of memory or time: try again when the machine is quieter"
+    first = raw.strip().splitlines()[0][:160] if raw.strip() else "unknown error"
+    return f"{what} failed ({first}); run it again with --verbose for the full error"
+
+
+def failure_sentences(result: dict[str, Any]) -> list[str]:
+    """What failed in a build summary, one sentence a node (raw messages are --verbose's)."""
+    out = []
+    for node in result.get("failed", []):
+        kind = "test" if "test" in node["type"] else node["type"].rsplit(".", 1)[-1]
+        if node["status"] == "fail":
+            out.append(f"dbt {kind} {node['name']} found {node.get('failures') or 'some'} failing row(s): "
+                       "the data breaks that rule; 'dbt test --select' it in dbt_project/ to see them")
+        else:
+            out.append(warehouse_sentence(node.get("message") or "", f"dbt {kind} {node['name']}"))
+    if result.get("error") and not out:
+        out.append(warehouse_sentence(result["error"], "dbt build"))
+    return out
+
+
+def _follow_service_build(settings: Settings, job: dict[str, Any]) -> dict[str, Any]:
+    """Run the build in the service and show its nodes as they finish (from the job's progress log)."""
+    import re
+    import threading
+
+    from fupin.progress import stages
+
+    log = progress_log(settings)
+    log.write_text("")
+    box: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            box["result"] = _run_job(settings, "build", docs=True, **job)
+        except Exception as exc:  # shown once the tail ends
+            box["error"] = exc
+
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    offset, total = 0, None
+    with stages("build") as bar:
+        bar.stage("dbt parse and seeds")
+        while True:
+            done = not worker.is_alive()
+            with log.open(encoding="utf-8") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+                offset = fh.tell()
+            for line in chunk.splitlines():
+                m = re.match(r"\s*(\d+) of (\d+) (\S+)", line)
+                if m and m.group(3) != "START":
+                    if total is None:
+                        total = int(m.group(2))
+                        bar.stage("dbt nodes", total=total)
+                    bar.advance()
+                    if not bar.interactive:
+                        click.echo(f"  {line.strip()}", err=True)
+            if done:
+                break
+            time.sleep(0.5)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
+
+
 @click.command("build")
-@click.option("--date", "as_of_date", help="Reference date D (YYYY-MM-DD); default today.")
+@click.option("--date", "as_of_date", help="Reference date D (YYYY-MM-DD); default the latest occurred_at in the event store.")
 @click.option("--cutoff", help="Cut-off T: only events recorded at or before it count.")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @click.option("--no-check", is_flag=True, help="Skip the data-quality checkpoint.")
+@click.option("--verbose", "-v", is_flag=True, help="Show dbt's and the warehouse's raw errors.")
 @click.pass_context
 def build(
-    ctx: click.Context, as_of_date: str | None, cutoff: str | None, full_refresh: bool, no_check: bool
+    ctx: click.Context, as_of_date: str | None, cutoff: str | None, full_refresh: bool, no_check: bool,
+    verbose: bool,
 ) -> None:
     """dbt build (seeds, models, tests, docs), then the data-quality checkpoint."""
     settings = settings_from(ctx)
+    if not as_of_date:
+        as_of_date = latest_occurred(settings)
+        click.echo(f"no --date given: D = {as_of_date}, the latest occurred_at in the event store")
     try:
         params = dbt_vars(as_of_date, cutoff)
     except ValueError as exc:
         raise click.ClickException(f"bad --date or --cutoff: {exc}") from exc
-    click.echo(f"dbt build {json.dumps(params) if params else '(D = today, no cut-off)'} ...")
+    click.echo(f"dbt build {json.dumps(params)} ...")
     job = {
         "as_of_date": params.get("as_of_date"),
         "cutoff": params.get("cutoff"),
         "full_refresh": full_refresh,
     }
-    if _owner_is_here(settings):
-        # no warehouse service owns chdb (or server mode): build here and show dbt's progress live
-        from warehouse.client import connect
+    try:
+        if _owner_is_here(settings):
+            # no warehouse service owns chdb (or server mode): build here and show dbt's progress live
+            from warehouse.client import connect
 
-        wh = connect(settings)
-        try:
-            result = run_build_job(wh, settings, docs=True, progress=lambda m: click.echo(f"  {m}"), **job)
-        finally:
-            wh.close()
-    else:
-        result = _run_job(settings, "build", docs=True, **job)
-        for node in result.get("nodes", []):
-            click.echo(f"  {node['status']:<8} {node['type']:<9} {node['name']}  ({node['seconds']:.1f}s)")
+            wh = connect(settings)
+            try:
+                result = run_build_job(wh, settings, docs=True, progress=lambda m: click.echo(f"  {m}", err=True),
+                                       **job)  # fmt: skip
+            finally:
+                wh.close()
+        else:
+            result = _follow_service_build(settings, job)
+    except Exception as exc:  # the service or the engine refused: one sentence, the rest behind --verbose
+        if verbose:
+            click.echo(f"raw error: {exc}", err=True)
+        raise click.ClickException(warehouse_sentence(str(exc), "dbt build")) from exc
     click.echo(
         f"dbt build {'passed' if result.get('success') else 'FAILED'} in {result.get('seconds', 0):.1f}s"
+        f" ({len(result.get('nodes', []))} nodes)"
     )
     if result.get("docs"):
-        click.echo(f"dbt docs: {result['docs']}")
+        click.echo(f"dbt docs: {result['docs']} ('fupin docs' serves them)")
     if not result.get("success"):
-        for node in result.get("failed", []):
-            click.echo(f"  failed: {node['name']}: {node['message']}", err=True)
-        if result.get("error"):
-            click.echo(f"  error: {result['error']}", err=True)
+        for sentence in failure_sentences(result):
+            click.echo(f"  {sentence}", err=True)
+        if verbose:
+            for node in result.get("failed", []):
+                click.echo(f"  raw: {node['name']}: {node['message']}", err=True)
+            if result.get("error"):
+                click.echo(f"  raw: {result['error']}", err=True)
         ctx.exit(1)
     if no_check:
         return
-    click.echo("data-quality checkpoint ...")
-    check = _run_job(settings, "check")
+    click.echo("data-quality checkpoint (Great Expectations) ...")
+    started = time.monotonic()
+    try:
+        check = _run_job(settings, "check")
+    except Exception as exc:
+        if verbose:
+            click.echo(f"raw error: {exc}", err=True)
+        raise click.ClickException(warehouse_sentence(str(exc), "the data-quality checkpoint")) from exc
     ok = bool(check.get("success"))
     for failure in check.get("critical_failures", [])[:20]:
         click.echo(f"  critical: {json.dumps(failure, default=str, ensure_ascii=False)[:300]}", err=True)
     click.echo(
-        f"checkpoint {'passed' if ok else 'FAILED'}"
+        f"checkpoint {'passed' if ok else 'FAILED'} in {time.monotonic() - started:.1f}s"
         + (f"; data docs: {check['data_docs']}" if check.get("data_docs") else "")
     )
     if not ok:
