@@ -163,6 +163,9 @@ def run_checkpoint(warehouse, settings, data_docs: Path | None = None) -> dict[s
             )
         )
         result = checkpoint.run()
+    from expectations.offline import make_offline
+
+    make_offline(docs)  # the site must open offline: no CDN styles or scripts
     report = summarise(result, tables, todo.skipped, docs / "index.html")
     return _report(
         [*unreadable, *report["critical_failures"]],

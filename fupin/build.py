@@ -243,7 +243,7 @@ def _build(
     if summary["success"] and not select and not code_unchanged:
         marker.write_text(fingerprint)
     if docs and summary["success"]:
-        docs_res = run_dbt(settings, ["docs", "generate", "--vars", json.dumps(variables)], progress)
+        docs_res = run_dbt(settings, ["docs", "generate", "--static", "--vars", json.dumps(variables)], progress)
         index = dbt_dir(settings) / "target" / "index.html"
         summary["docs"] = str(index) if docs_res.success and index.exists() else None
     return summary

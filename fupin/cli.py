@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sink": ("warehouse.cli:sink", "Land every topic's events in the warehouse."),
     "rebuild": ("warehouse.cli:rebuild", "Replay the event store into fresh topics; --check compares."),
     "build": ("fupin.build:build", "dbt build, then the data-quality checkpoint."),
+    "docs": ("fupin.docs_cli:docs", "Serve the dbt docs and the Data Docs on loopback, offline."),
     "check": ("expectations.cli:check", "Run the data-quality checkpoint (Great Expectations)."),
     "indicators": ("fupin.build:indicators", "Print census, assessment or consistency indicators."),
     "token": ("fupin.token_cli:token", "Create, list and revoke access tokens of the platform's roles."),

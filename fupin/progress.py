@@ -23,12 +23,11 @@ class Stages:
     _progress: object | None = None
     _task: object | None = None
     _started: float = field(default_factory=time.monotonic)
-    _stage_started: float = field(default_factory=time.monotonic)
     _stage: str | None = None
 
     def stage(self, name: str, total: int | None = None) -> None:
         self._end_stage()
-        self._stage, self._stage_started = name, time.monotonic()
+        self._stage = name
         if self._progress is not None:
             self._progress.update(self._task, description=f"{self.title}: {name}", total=total, completed=0)
         else:
@@ -39,12 +38,12 @@ class Stages:
             self._progress.advance(self._task, n)
 
     def _end_stage(self) -> None:
-        if self._stage is not None and self._progress is None:
-            print(f"{self.title}: {self._stage} done in {time.monotonic() - self._stage_started:.1f}s",
-                  file=sys.stderr, flush=True)  # fmt: skip
         self._stage = None
 
     def close(self) -> None:
+        """Plain output ends with the step's time (a bar shows it all along)."""
+        if self._progress is None and self._stage is not None:
+            print(f"{self.title}: done in {time.monotonic() - self._started:.1f}s", file=sys.stderr, flush=True)
         self._end_stage()
 
 
