@@ -401,3 +401,19 @@ def test_incremental_build_checks_the_new_events(wh, settings):
     assert not result["success"]
     (name, failures), *others = [(n["name"], n["failures"]) for n in result["failed"]]
     assert name.startswith("valid_values_stg_water") and failures == 1 and not others, result["failed"]
+
+
+def test_source_freshness_passes_on_freshly_landed_events(wh, settings):
+    """Per-source thresholds on ingested_at; one freshness source per department (its feed)."""
+    from fupin.build import run_dbt
+
+    land(wh, base_events())
+    res = run_dbt(settings, ["source", "freshness"])
+    statuses = {r.node.unique_id.split(".", 2)[2]: str(r.status) for r in res.result.results
+                if hasattr(r.node, "source_name")}  # fmt: skip
+    assert statuses["warehouse.events_latest"] == "pass" and statuses["events_by_department.poverty_office"] == "pass"
+    # a department that never published only warns; no alerts yet only warns
+    assert statuses["events_by_department.water"] == "warn" and statuses["warehouse.alerts"] == "warn"
+    # no status document although events landed: the streams are not running, an error
+    assert statuses["warehouse.household_status_history"] == "error"
+    assert "warehouse.dead_letters" not in statuses  # no threshold: an empty dead-letter table is good news
