@@ -196,8 +196,11 @@ def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to
         click.secho("\nPrivacy scan (topics, warehouse, logs, files):", bold=True)
         _privacy_scan(env, county)
         click.echo(f"\nDemo finished in {time.monotonic() - t0:.0f}s.")
-        click.echo(f"dbt docs:   {dbt_dir(settings) / 'target' / 'index.html'}")
-        click.echo(f"Data Docs:  {(data_dir / 'data_docs' / 'index.html').resolve()}")
+        click.echo(f"dbt docs:   {dbt_dir(settings) / 'target' / 'static_index.html'} (opens as a file)")
+        click.echo(f"Data Docs:  {(data_dir / 'data_docs' / 'index.html').resolve()} (offline: local styles)")
+        click.echo("Serve both: 'fupin docs' -> http://127.0.0.1:8580/dbt/ and http://127.0.0.1:8580/data-docs/")
+        click.echo("Dashboard:  reads the marts census, assessment, census_monthly, assessment_monthly, consistency "
+                   "(dbt exposure 'dashboard')")
     finally:
         for worker in stream_workers:
             if worker.poll() is None:
