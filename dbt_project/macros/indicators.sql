@@ -60,6 +60,8 @@
     {%- for s in ['open', 'eliminated'] -%}
       {%- do parts.append(('monitoring_' ~ c ~ '_' ~ s ~ '_households',
                            "countIf(monitoring_category = '" ~ c ~ "' and monitoring_risk_state = '" ~ s ~ "')")) -%}
+      {%- do parts.append(('monitoring_' ~ c ~ '_' ~ s ~ '_persons',
+                           "sumIf(living_members, monitoring_category = '" ~ c ~ "' and monitoring_risk_state = '" ~ s ~ "')")) -%}
     {%- endfor -%}
   {%- endfor -%}
   {%- for g in guarantee_domains() -%}
