@@ -271,7 +271,7 @@ def read_indicators(
     """Rows of a mart for (level, region prefix, D, T); D defaults to the latest built date."""
     table = f"{database}.{mart_for(family)}"
     params: dict[str, Any] = {"level": level}
-    where = ["level = {level:String}"]
+    where = ["level = {level:String}"] if level != "all" else ["1"]
     if region:
         where.append("startsWith(region_code, {region:String})")
         params["region"] = region
@@ -288,7 +288,8 @@ def read_indicators(
             f"reference_date = (SELECT max(reference_date) FROM {table} WHERE {' AND '.join(where)})"
         )
     sql = (
-        f"SELECT * EXCEPT (build_key, built_at) FROM {table} WHERE {' AND '.join(where)} ORDER BY region_code"
+        f"SELECT * EXCEPT (build_key, built_at) FROM {table} WHERE {' AND '.join(where)} "
+        "ORDER BY length(region_code), region_code"
     )
     return reader.query_columns(sql, params)
 
@@ -523,12 +524,38 @@ def build(
         ctx.exit(1)
 
 
+def period_of(month_from: str, month_to: str) -> tuple[str, str]:
+    """(period_start, D) of an assessment period given as months YYYY-MM: D is the last day of --to."""
+    import calendar
+
+    try:
+        y0, m0 = (int(x) for x in month_from.split("-")[:2])
+        y1, m1 = (int(x) for x in month_to.split("-")[:2])
+        start, end = date(y0, m0, 1), date(y1, m1, calendar.monthrange(y1, m1)[1])
+    except ValueError as exc:
+        raise click.BadParameter(f"months are YYYY-MM ({exc})") from exc
+    if start > end:
+        raise click.BadParameter("--from is after --to")
+    return start.isoformat(), end.isoformat()
+
+
+_CADRES_SQL = """
+SELECT cadre_id, cadre_households, length(villages) AS village_count, cadre_households > 5 AS over_limit
+FROM {db}.int_cadre_loads
+WHERE reference_date = {{d:Date}} AND (empty({{region:String}}) OR arrayExists(v -> startsWith(v, {{region:String}}), villages))
+ORDER BY cadre_households DESC, cadre_id
+"""
+
+
 @click.command("indicators")
-@click.option("--family", type=click.Choice(FAMILIES), required=True)
-@click.option("--level", type=click.Choice(LEVELS), required=True)
+@click.option("--family", type=click.Choice(FAMILIES), default="assessment", show_default=True)
+@click.option("--level", type=click.Choice((*LEVELS, "all")), required=True, help="A region level, or all of them.")
 @click.option("--region", help="Region code (a prefix at the level): only that region and below it.")
 @click.option("--date", "as_of_date", help="Reference date D (YYYY-MM-DD); default the latest built.")
+@click.option("--from", "month_from", help="First month of an assessment period (YYYY-MM); needs --to.")
+@click.option("--to", "month_to", help="Last month of the period (YYYY-MM): D is its last day.")
 @click.option("--cutoff", help="Cut-off T of a frozen census.")
+@click.option("--cadres", is_flag=True, help="Also list each cadre's load (households held) at D; over 5 is flagged.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 @click.pass_context
 def indicators(
@@ -537,15 +564,23 @@ def indicators(
     level: str,
     region: str | None,
     as_of_date: str | None,
+    month_from: str | None,
+    month_to: str | None,
     cutoff: str | None,
+    cadres: bool,
     fmt: str,
 ) -> None:
-    """Print a family's indicators for a level (and region), date and cut-off."""
+    """Print a family's indicators for a level (or all levels), region, date or assessment period."""
     from warehouse.client import WarehouseError, open_reader
 
     settings = settings_from(ctx)
+    period_start = None
+    if month_from or month_to:
+        if not (month_from and month_to) or as_of_date:
+            raise click.UsageError("an assessment period needs both --from and --to (and no --date)")
+        period_start, as_of_date = period_of(month_from, month_to)
     try:
-        params = dbt_vars(as_of_date, cutoff)
+        params = dbt_vars(as_of_date, cutoff, period_start=period_start)
     except ValueError as exc:
         raise click.ClickException(f"bad --date or --cutoff: {exc}") from exc
     d, t = params.get("as_of_date"), params.get("cutoff")
@@ -558,18 +593,37 @@ def indicators(
             reader.close()
 
     try:
-        names, rows = read()
+        names, rows = ([], []) if period_start else read()  # a period's rows are built for it
     except WarehouseError:
         names, rows = [], []  # marts not built yet
     if not rows and (d or t or not names):
-        click.echo(f"building the marts for D={d or 'today'} T={t or 'none'} ...", err=True)
-        result = _run_job(settings, "build", as_of_date=d, cutoff=t)
+        what = f"the period {month_from}..{month_to}" if period_start else f"D={d or 'the latest'}"
+        click.echo(f"building the marts for {what} T={t or 'none'} ...", err=True)
+        try:
+            result = _run_job(settings, "build", as_of_date=d, cutoff=t, period_start=period_start)
+        except Exception as exc:
+            raise click.ClickException(warehouse_sentence(str(exc), "dbt build")) from exc
         if not result.get("success"):
-            raise click.ClickException(f"dbt build failed: {result.get('error') or result.get('failed')}")
+            raise click.ClickException(" ".join(failure_sentences(result)) or "dbt build failed")
         try:
             names, rows = read()
         except WarehouseError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(warehouse_sentence(str(exc), "reading the marts")) from exc
     click.echo(format_rows(names, rows, fmt))
+    if cadres and rows:
+        day = _cell(dict(zip(names, rows[0], strict=True))["reference_date"])
+        reader = open_reader(settings)
+        try:
+            cnames, crows = reader.query_columns(_CADRES_SQL.format(db=settings.clickhouse_database),
+                                                 {"d": day, "region": region or ""})  # fmt: skip
+        finally:
+            reader.close()
+        over = sum(1 for r in crows if r[3])
+        click.echo(f"\ncadre loads at {day}: {len(crows)} cadres, {over} over 5 households")
+        if fmt == "table":
+            click.echo("\n".join(f"  {c:<24} {n:>3} households in {v} village(s){'  OVER 5' if o else ''}"
+                                  for c, n, v, o in crows))  # fmt: skip
+        else:
+            click.echo(format_rows(cnames, crows, fmt))
     if not rows:
         sys.exit(1)

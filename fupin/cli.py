@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reference": ("producers.cli:reference", "Reference data: regions, population, lines."),
     "stream": ("streams.cli:stream", "Run a stream worker: household status and alerts."),
     "household": ("streams.cli:household", "Show or explain one household's live status."),
+    "households": ("streams.cli:households", "List households by region, status and monitoring."),
     "alerts": ("streams.cli:alerts", "List live risk alerts."),
     "warehouse": ("warehouse.cli:warehouse", "Warehouse administration (migrations, service, queries)."),
     "sink": ("warehouse.cli:sink", "Land every topic's events in the warehouse."),

@@ -417,3 +417,26 @@ def test_source_freshness_passes_on_freshly_landed_events(wh, settings):
     # no status document although events landed: the streams are not running, an error
     assert statuses["warehouse.household_status_history"] == "error"
     assert "warehouse.dead_letters" not in statuses  # no threshold: an empty dead-letter table is good news
+
+
+def test_indicators_for_an_assessment_period_at_every_level_with_cadre_loads(wh, settings, monkeypatch):
+    """`fupin indicators --from 2020-10 --to 2020-12 --level all --cadres`: D is 31 December, the
+    period three whole months, every level listed, and each cadre's load after the marts."""
+    from click.testing import CliRunner
+
+    from fupin.cli import cli
+
+    land(wh, base_events())
+    monkeypatch.setenv("FUPIN_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("FUPIN_CLICKHOUSE_DATABASE", settings.clickhouse_database)
+    result = CliRunner().invoke(cli, ["indicators", "--from", "2020-10", "--to", "2020-12", "--level", "all",
+                                      "--cadres", "--format", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    body = result.output[result.output.index("[") :]
+    rows = json.loads(body[: body.index("\ncadre loads")])
+    assert {r["level"] for r in rows} >= {"county", "township", "village"}
+    assert {r["reference_date"] for r in rows} == {"2020-12-31"}
+    assert {r["visit_months_in_period"] for r in rows} == {3}
+    assert "cadre loads at 2020-12-31:" in result.output
+    bad = CliRunner().invoke(cli, ["indicators", "--from", "2020-10", "--level", "county"])
+    assert bad.exit_code == 2 and "needs both --from and --to" in bad.output
