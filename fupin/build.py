@@ -346,7 +346,7 @@ def _run_job(settings: Settings, name: str, **params: Any) -> dict[str, Any]:
     return run_job(settings, name, **params)
 
 
-def latest_occurred(settings: Settings) -> str:
+def latest_occurred(settings: Settings, verbose: bool = False) -> str:
     """The latest valid date in the event store (the default D of a build), or a one-sentence error."""
     from warehouse.client import WarehouseError, open_reader
 
@@ -359,6 +359,8 @@ def latest_occurred(settings: Settings) -> str:
         finally:
             reader.close()
     except WarehouseError as exc:
+        if verbose:
+            click.echo(f"raw error: {exc}", err=True)
         raise click.ClickException(warehouse_sentence(str(exc), "reading the event store")) from exc
     if not events:
         raise click.ClickException(
@@ -372,11 +374,14 @@ def warehouse_sentence(raw: str, what: str) -> str:
     """One sentence for a dbt or chdb error: what failed and what to run; the raw text is for --verbose."""
     import re
 
-    missing = re.search(r"Unknown table expression identifier '([^']+)'|Table (\S+) does(?:n't| not) exist", raw)
+    missing = re.search(
+        r"Unknown table expression identifier '([^']+)'|Table (\S+) does(?:n't| not) exist|Database (\S+) does(?:n't| not) exist",
+        raw,
+    )
     if missing:
-        table = missing.group(1) or missing.group(2)
-        return (f"{what} failed: the warehouse has no table {table} (a fresh data directory?): run 'fupin up' "
-                "(it creates the tables) and publish events, then try again; 'fupin build --verbose' shows dbt's error")
+        thing = f"database {missing.group(3)}" if missing.group(3) else f"table {missing.group(1) or missing.group(2)}"
+        return (f"{what} failed: the warehouse has no {thing} (a fresh data directory?): run 'fupin up' "
+                "(it creates the tables) and publish events, then try again; --verbose shows the raw error")
     if "Connection refused" in raw or "ConnectionRefused" in raw:
         return f"{what} failed: the warehouse service does not answer: run 'fupin status', then 'fupin up'"
     if "MEMORY_LIMIT" in raw or "TIMEOUT" in raw.upper():
@@ -459,7 +464,7 @@ def build(
     """dbt build (seeds, models, tests, docs), then the data-quality checkpoint."""
     settings = settings_from(ctx)
     if not as_of_date:
-        as_of_date = latest_occurred(settings)
+        as_of_date = latest_occurred(settings, verbose)
         click.echo(f"no --date given: D = {as_of_date}, the latest occurred_at in the event store")
     try:
         params = dbt_vars(as_of_date, cutoff)

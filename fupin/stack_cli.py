@@ -249,7 +249,12 @@ def status(ctx: click.Context, as_json: bool, wait_s: float | None) -> None:
         _wait_caught_up(settings, wait_s)
     report = stack.server_status(settings) if settings.mode == "server" else stack.embedded_status(settings)
     if report.get("warehouse") and report["mode"] == "embedded":
-        report["lag"] = consumer_lag(settings)
+        report["lag"] = lag = consumer_lag(settings)
+        if "error" not in lag:
+            # what landed, deduplicated (latest views): a redelivered copy is one event, not two
+            for c in report.get("components") or []:
+                if c["component"] == "sink" and c.get("landed"):
+                    c["landed"].update(events=lag["events_landed"], dead_letters=lag["dead_letters"])
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
