@@ -408,46 +408,24 @@ def failure_sentences(result: dict[str, Any]) -> list[str]:
 def _follow_service_build(settings: Settings, job: dict[str, Any]) -> dict[str, Any]:
     """Run the build in the service and show its nodes as they finish (from the job's progress log)."""
     import re
-    import threading
 
-    from fupin.progress import stages
+    from fupin.progress import follow_job
 
-    log = progress_log(settings)
-    log.write_text("")
-    box: dict[str, Any] = {}
+    state: dict[str, Any] = {"total": None}
 
-    def call() -> None:
-        try:
-            box["result"] = _run_job(settings, "build", docs=True, **job)
-        except Exception as exc:  # shown once the tail ends
-            box["error"] = exc
+    def on_line(line: str, bar: Any) -> None:
+        m = re.match(r"\s*(\d+) of (\d+) (\S+)", line)
+        if not m or m.group(3) == "START":
+            return
+        if state["total"] is None:
+            state["total"] = int(m.group(2))
+            bar.stage("dbt nodes", total=state["total"])
+        bar.advance()
+        if not bar.interactive:
+            click.echo(f"  {line.strip()}", err=True)
 
-    worker = threading.Thread(target=call, daemon=True)
-    worker.start()
-    offset, total = 0, None
-    with stages("build") as bar:
-        bar.stage("dbt parse and seeds")
-        while True:
-            done = not worker.is_alive()
-            with log.open(encoding="utf-8") as fh:
-                fh.seek(offset)
-                chunk = fh.read()
-                offset = fh.tell()
-            for line in chunk.splitlines():
-                m = re.match(r"\s*(\d+) of (\d+) (\S+)", line)
-                if m and m.group(3) != "START":
-                    if total is None:
-                        total = int(m.group(2))
-                        bar.stage("dbt nodes", total=total)
-                    bar.advance()
-                    if not bar.interactive:
-                        click.echo(f"  {line.strip()}", err=True)
-            if done:
-                break
-            time.sleep(0.5)
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
+    return follow_job(lambda: _run_job(settings, "build", docs=True, **job), progress_log(settings), "build",
+                      on_line)  # fmt: skip
 
 
 @click.command("build")
@@ -512,8 +490,10 @@ def build(
         return
     click.echo("data-quality checkpoint (Great Expectations) ...")
     started = time.monotonic()
+    from fupin.progress import follow_job, job_log
+
     try:
-        check = _run_job(settings, "check")
+        check = follow_job(lambda: _run_job(settings, "check"), job_log(settings.data_dir, "check"), "checkpoint")
     except Exception as exc:
         if verbose:
             click.echo(f"raw error: {exc}", err=True)

@@ -70,3 +70,75 @@ def stages(title: str, quiet: bool = False) -> Iterator[Stages]:
                   console=console, transient=False) as progress:  # fmt: skip
         s._progress, s._task = progress, progress.add_task(title, total=None)
         yield s
+
+
+#: The last line of a job's progress log.
+DONE_LINE = "-- job finished --"
+
+
+def job_log(data_dir, name: str):
+    """Where a job run by the warehouse service writes its progress, one line a step."""
+    from pathlib import Path
+
+    path = Path(data_dir).resolve() / "jobs" / f"{name}.progress.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+class JobLog:
+    """The job's side: ``say(line)`` appends a line the CLI that asked follows."""
+
+    def __init__(self, data_dir, name: str) -> None:
+        self._fh = job_log(data_dir, name).open("w", encoding="utf-8")
+
+    def say(self, line: str) -> None:
+        self._fh.write(line.replace("\n", " ") + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.write(DONE_LINE + "\n")
+        self._fh.close()
+
+
+def follow_job(call, log_path, title: str, on_line=None):
+    """Run ``call()`` (a blocking job request) in a thread and show the job's log as it grows.
+
+    ``on_line(line, stages)`` may drive a bar; by default each line is one plain stage line.
+    Returns what ``call`` returned; raises what it raised."""
+    import threading
+    from pathlib import Path
+
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("")
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["result"] = call()
+        except Exception as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    offset = 0
+    with stages(title) as bar:
+        while True:
+            done = not worker.is_alive()
+            with log_path.open(encoding="utf-8") as fh:
+                fh.seek(offset)
+                chunk = fh.read()
+                offset = fh.tell()
+            for line in chunk.splitlines():
+                if line in (DONE_LINE, "-- build finished --"):
+                    continue
+                if on_line is not None:
+                    on_line(line, bar)
+                else:
+                    bar.stage(line)
+            if done:
+                break
+            time.sleep(0.5)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
