@@ -166,7 +166,8 @@ def simulate(ctx: click.Context, households: int, year_from: int, year_to: int, 
             raise click.ClickException(str(exc)) from exc
     try:
         with stages("simulate") as progress:
-            result = run(out, households, year_from, year_to, seed, bad_share, progress=progress.stage)
+            result = run(out, households, year_from, year_to, seed, bad_share, progress=progress.stage,
+                         advance=progress.advance)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"simulated {households:,} households ({result.registered:,} registered), {year_from}–{year_to}, "
