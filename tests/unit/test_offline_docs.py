@@ -34,3 +34,31 @@ def test_a_gx_page_loads_nothing_from_the_network_after_the_rewrite(tmp_path: Pa
         assert (site / "static" / "vendor" / local).exists(), local
     # idempotent: a second pass after the next checkpoint changes nothing
     assert make_offline(site) == 0
+
+
+def test_docs_server_serves_both_sites_on_loopback_and_nothing_else(tmp_path: Path):
+    import urllib.error
+    import urllib.request
+
+    from fupin.docs_cli import serve
+
+    (tmp_path / "dbt").mkdir()
+    (tmp_path / "dbt" / "manifest.json").write_text("{}")
+    (tmp_path / "gx").mkdir()
+    (tmp_path / "gx" / "index.html").write_text("<html>gx</html>")
+    (tmp_path / "secret.txt").write_text("no")
+    httpd = serve({"dbt": tmp_path / "dbt", "data-docs": tmp_path / "gx"}, 0)
+    try:
+        host, port = httpd.server_address[:2]
+        assert host == "127.0.0.1"
+        base = f"http://127.0.0.1:{port}"
+        assert urllib.request.urlopen(f"{base}/dbt/manifest.json").read() == b"{}"
+        assert b"gx" in urllib.request.urlopen(f"{base}/data-docs/index.html").read()
+        for path in ("/secret.txt", "/dbt/../secret.txt", "/other/x"):
+            try:
+                urllib.request.urlopen(base + path)
+                raise AssertionError(f"{path} was served")
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 404
+    finally:
+        httpd.shutdown()
