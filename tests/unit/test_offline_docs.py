@@ -15,6 +15,7 @@ PAGE = """<html><head>
 <script src="https://cdnjs.cloudflare.com/ajax/libs/popper.js/1.12.9/umd/popper.min.js"></script>
 <script src="https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js"></script>
 <script src="https://cdn.jsdelivr.net/npm/vega@5"></script>
+<script src="https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js"></script>
 </head><body><a href="https://greatexpectations.io">GX</a></body></html>"""
 
 
@@ -30,8 +31,9 @@ def test_a_gx_page_loads_nothing_from_the_network_after_the_rewrite(tmp_path: Pa
     assert 'href="../../static/vendor/bootstrap/bootstrap.min.css"' in deep
     assert 'src="../../static/vendor/jquery/jquery.min.js"' in deep and "integrity=" not in deep.replace("data-integrity", "")
     for local in ("bootstrap/bootstrap.min.css", "bootstrap/bootstrap.bundle.min.js", "jquery/jquery.min.js",
-                  "font-awesome/css/all.min.css", "font-awesome/webfonts"):
+                  "font-awesome/css/all.min.css", "font-awesome/webfonts", "fupin/table.js"):
         assert (site / "static" / "vendor" / local).exists(), local
+    assert 'src="../../static/vendor/fupin/table.js"' in deep  # the generated table renderer
     # idempotent: a second pass after the next checkpoint changes nothing
     assert make_offline(site) == 0
 
