@@ -113,8 +113,11 @@ def _project_config(docs: Path):
     )
 
 
-def run_checkpoint(warehouse, settings, data_docs: Path | None = None) -> dict[str, Any]:
-    """Validate every suite, write Data Docs, and return the report (JSON-ready)."""
+def run_checkpoint(warehouse, settings, data_docs: Path | None = None, progress=None) -> dict[str, Any]:
+    """Validate every suite, write Data Docs, and return the report (JSON-ready).
+
+    ``progress`` is told each stage (a table read, the validation, the Data Docs)."""
+    say = progress or (lambda _line: None)
     todo = plan(warehouse, settings)
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
@@ -128,7 +131,8 @@ def run_checkpoint(warehouse, settings, data_docs: Path | None = None) -> dict[s
     unreadable: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="fupin-check-") as snapshots:
         validations = []
-        for ds in todo.datasets:
+        for n, ds in enumerate(todo.datasets, start=1):
+            say(f"reading {ds.table} for suite {ds.suite} ({n} of {len(todo.datasets)})")
             path = Path(snapshots) / f"{ds.suite}.parquet"
             try:
                 frame = _with_row_key(warehouse.query_df(ds.sql), ds.index_columns)
@@ -162,7 +166,11 @@ def run_checkpoint(warehouse, settings, data_docs: Path | None = None) -> dict[s
                 },
             )
         )
+        say(f"validating {len(validations)} suites and writing the Data Docs")
         result = checkpoint.run()
+    from expectations.offline import make_offline
+
+    make_offline(docs)  # the site must open offline: no CDN styles or scripts
     report = summarise(result, tables, todo.skipped, docs / "index.html")
     return _report(
         [*unreadable, *report["critical_failures"]],
@@ -291,5 +299,11 @@ def _plain(value: Any) -> Any:
 
 def run_checkpoint_job(warehouse, settings, **params: Any) -> dict[str, Any]:
     """The ``check`` job of the warehouse service: run the checkpoint in the process owning chdb."""
+    from fupin.progress import JobLog
+
     docs = params.get("data_docs")
-    return run_checkpoint(warehouse, settings, Path(docs) if docs else None)
+    log = JobLog(settings.data_dir, "check")  # `fupin build` shows these lines while it waits
+    try:
+        return run_checkpoint(warehouse, settings, Path(docs) if docs else None, progress=log.say)
+    finally:
+        log.close()

@@ -127,7 +127,9 @@ def run_dbt(settings: Settings, args: list[str], progress: Callable[[str], None]
         "--log-path",
         str(directory / "logs"),
         "--quiet",  # progress comes through the callback, not dbt's own console log
+        "--no-send-anonymous-usage-stats",
     ]
+    os.environ["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     return dbtRunner(callbacks=callbacks).invoke(full)
 
 
@@ -151,6 +153,41 @@ def run_build_job(
     the same path). Returns a JSON-able summary: success, per-node results, timings, docs path.
     """
     variables = dbt_vars(as_of_date, cutoff, series_months, period_start)
+    log = None
+    if progress is None:  # run by the service: the CLI that asked follows the nodes in this file
+        log = progress_log(settings).open("w", encoding="utf-8")
+
+        def progress(msg: str) -> None:
+            log.write(msg.replace("\n", " ") + "\n")
+            log.flush()
+
+    try:
+        return _build(settings, variables, full_refresh, docs, select, progress)
+    finally:
+        if log is not None:
+            log.write(DONE_LINE + "\n")
+            log.close()
+
+
+def progress_log(settings: Settings) -> Path:
+    """Where a build run by the service writes one line per dbt node (read by ``fupin build``)."""
+    path = dbt_dir(settings) / "build-progress.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+#: The last line of a build's progress log.
+DONE_LINE = "-- build finished --"
+
+
+def _build(
+    settings: Settings,
+    variables: dict[str, Any],
+    full_refresh: bool,
+    docs: bool,
+    select: str | None,
+    progress: Callable[[str], None] | None,
+) -> dict[str, Any]:
     # Unit tests check the code on fixed inputs: they run when the project's code changed since the
     # last passing build of this database (and on full refreshes), not on every incremental build.
     # Seeds are part of that code: unchanged, the loaded seed tables stay (their tests still run).
@@ -206,7 +243,7 @@ def run_build_job(
     if summary["success"] and not select and not code_unchanged:
         marker.write_text(fingerprint)
     if docs and summary["success"]:
-        docs_res = run_dbt(settings, ["docs", "generate", "--vars", json.dumps(variables)], progress)
+        docs_res = run_dbt(settings, ["docs", "generate", "--static", "--vars", json.dumps(variables)], progress)
         index = dbt_dir(settings) / "target" / "index.html"
         summary["docs"] = str(index) if docs_res.success and index.exists() else None
     return summary
@@ -234,7 +271,7 @@ def read_indicators(
     """Rows of a mart for (level, region prefix, D, T); D defaults to the latest built date."""
     table = f"{database}.{mart_for(family)}"
     params: dict[str, Any] = {"level": level}
-    where = ["level = {level:String}"]
+    where = ["level = {level:String}"] if level != "all" else ["1"]
     if region:
         where.append("startsWith(region_code, {region:String})")
         params["region"] = region
@@ -251,7 +288,8 @@ def read_indicators(
             f"reference_date = (SELECT max(reference_date) FROM {table} WHERE {' AND '.join(where)})"
         )
     sql = (
-        f"SELECT * EXCEPT (build_key, built_at) FROM {table} WHERE {' AND '.join(where)} ORDER BY region_code"
+        f"SELECT * EXCEPT (build_key, built_at) FROM {table} WHERE {' AND '.join(where)} "
+        "ORDER BY length(region_code), region_code"
     )
     return reader.query_columns(sql, params)
 
@@ -308,72 +346,201 @@ def _run_job(settings: Settings, name: str, **params: Any) -> dict[str, Any]:
     return run_job(settings, name, **params)
 
 
+def latest_occurred(settings: Settings, verbose: bool = False) -> str:
+    """The latest valid date in the event store (the default D of a build), or a one-sentence error."""
+    from warehouse.client import WarehouseError, open_reader
+
+    try:
+        reader = open_reader(settings)
+        try:
+            ((latest, events),) = reader.query(
+                f"SELECT toString(toDate(max(occurred_at))), count() FROM {settings.clickhouse_database}.events"
+            )
+        finally:
+            reader.close()
+    except WarehouseError as exc:
+        if verbose:
+            click.echo(f"raw error: {exc}", err=True)
+        raise click.ClickException(warehouse_sentence(str(exc), "reading the event store")) from exc
+    if not events:
+        raise click.ClickException(
+            "the event store holds no events yet: publish the departments' files ('fupin publish') with the "
+            "stack running ('fupin up'), let the sink land them ('fupin status'), then run 'fupin build'"
+        )
+    return str(latest)
+
+
+def warehouse_sentence(raw: str, what: str) -> str:
+    """One sentence for a dbt or chdb error: what failed and what to run; the raw text is for --verbose."""
+    import re
+
+    missing = re.search(
+        r"Unknown table expression identifier '([^']+)'|Table (\S+) does(?:n't| not) exist|Database (\S+) does(?:n't| not) exist",
+        raw,
+    )
+    if missing:
+        thing = f"database {missing.group(3)}" if missing.group(3) else f"table {missing.group(1) or missing.group(2)}"
+        return (f"{what} failed: the warehouse has no {thing} (a fresh data directory?): run 'fupin up' "
+                "(it creates the tables) and publish events, then try again; --verbose shows the raw error")
+    if "Connection refused" in raw or "ConnectionRefused" in raw:
+        return f"{what} failed: the warehouse service does not answer: run 'fupin status', then 'fupin up'"
+    if "MEMORY_LIMIT" in raw or "TIMEOUT" in raw.upper():
+        return f"{what} failed: the warehouse ran out of memory or time: try again when the machine is quieter"
+    first = raw.strip().splitlines()[0][:160] if raw.strip() else "unknown error"
+    return f"{what} failed ({first}); run it again with --verbose for the full error"
+
+
+def failure_sentences(result: dict[str, Any]) -> list[str]:
+    """What failed in a build summary, one sentence a node (raw messages are --verbose's)."""
+    out = []
+    for node in result.get("failed", []):
+        kind = "test" if "test" in node["type"] else node["type"].rsplit(".", 1)[-1]
+        if node["status"] == "fail":
+            out.append(f"dbt {kind} {node['name']} found {node.get('failures') or 'some'} failing row(s): "
+                       "the data breaks that rule; 'dbt test --select' it in dbt_project/ to see them")
+        else:
+            out.append(warehouse_sentence(node.get("message") or "", f"dbt {kind} {node['name']}"))
+    if result.get("error") and not out:
+        out.append(warehouse_sentence(result["error"], "dbt build"))
+    return out
+
+
+def _follow_service_build(settings: Settings, job: dict[str, Any]) -> dict[str, Any]:
+    """Run the build in the service and show its nodes as they finish (from the job's progress log)."""
+    import re
+
+    from fupin.progress import follow_job
+
+    state: dict[str, Any] = {"total": None}
+
+    def on_line(line: str, bar: Any) -> None:
+        m = re.match(r"\s*(\d+) of (\d+) (\S+)", line)
+        if not m or m.group(3) == "START":
+            return
+        if state["total"] is None:
+            state["total"] = int(m.group(2))
+            bar.stage("dbt nodes", total=state["total"])
+        bar.advance()
+        if not bar.interactive:
+            click.echo(f"  {line.strip()}", err=True)
+
+    return follow_job(lambda: _run_job(settings, "build", docs=True, **job), progress_log(settings), "build",
+                      on_line)  # fmt: skip
+
+
 @click.command("build")
-@click.option("--date", "as_of_date", help="Reference date D (YYYY-MM-DD); default today.")
+@click.option("--date", "as_of_date", help="Reference date D (YYYY-MM-DD); default the latest occurred_at in the event store.")
 @click.option("--cutoff", help="Cut-off T: only events recorded at or before it count.")
 @click.option("--full-refresh", is_flag=True, help="Rebuild incremental models from scratch.")
 @click.option("--no-check", is_flag=True, help="Skip the data-quality checkpoint.")
+@click.option("--verbose", "-v", is_flag=True, help="Show dbt's and the warehouse's raw errors.")
 @click.pass_context
 def build(
-    ctx: click.Context, as_of_date: str | None, cutoff: str | None, full_refresh: bool, no_check: bool
+    ctx: click.Context, as_of_date: str | None, cutoff: str | None, full_refresh: bool, no_check: bool,
+    verbose: bool,
 ) -> None:
     """dbt build (seeds, models, tests, docs), then the data-quality checkpoint."""
     settings = settings_from(ctx)
+    if not as_of_date:
+        as_of_date = latest_occurred(settings, verbose)
+        click.echo(f"no --date given: D = {as_of_date}, the latest occurred_at in the event store")
     try:
         params = dbt_vars(as_of_date, cutoff)
     except ValueError as exc:
         raise click.ClickException(f"bad --date or --cutoff: {exc}") from exc
-    click.echo(f"dbt build {json.dumps(params) if params else '(D = today, no cut-off)'} ...")
+    click.echo(f"dbt build {json.dumps(params)} ...")
     job = {
         "as_of_date": params.get("as_of_date"),
         "cutoff": params.get("cutoff"),
         "full_refresh": full_refresh,
     }
-    if _owner_is_here(settings):
-        # no warehouse service owns chdb (or server mode): build here and show dbt's progress live
-        from warehouse.client import connect
+    try:
+        if _owner_is_here(settings):
+            # no warehouse service owns chdb (or server mode): build here and show dbt's progress live
+            from warehouse.client import connect
 
-        wh = connect(settings)
-        try:
-            result = run_build_job(wh, settings, docs=True, progress=lambda m: click.echo(f"  {m}"), **job)
-        finally:
-            wh.close()
-    else:
-        result = _run_job(settings, "build", docs=True, **job)
-        for node in result.get("nodes", []):
-            click.echo(f"  {node['status']:<8} {node['type']:<9} {node['name']}  ({node['seconds']:.1f}s)")
+            wh = connect(settings)
+            try:
+                result = run_build_job(wh, settings, docs=True, progress=lambda m: click.echo(f"  {m}", err=True),
+                                       **job)  # fmt: skip
+            finally:
+                wh.close()
+        else:
+            result = _follow_service_build(settings, job)
+    except Exception as exc:  # the service or the engine refused: one sentence, the rest behind --verbose
+        if verbose:
+            click.echo(f"raw error: {exc}", err=True)
+        raise click.ClickException(warehouse_sentence(str(exc), "dbt build")) from exc
     click.echo(
         f"dbt build {'passed' if result.get('success') else 'FAILED'} in {result.get('seconds', 0):.1f}s"
+        f" ({len(result.get('nodes', []))} nodes)"
     )
     if result.get("docs"):
-        click.echo(f"dbt docs: {result['docs']}")
+        click.echo(f"dbt docs: {result['docs']} ('fupin docs' serves them)")
     if not result.get("success"):
-        for node in result.get("failed", []):
-            click.echo(f"  failed: {node['name']}: {node['message']}", err=True)
-        if result.get("error"):
-            click.echo(f"  error: {result['error']}", err=True)
+        for sentence in failure_sentences(result):
+            click.echo(f"  {sentence}", err=True)
+        if verbose:
+            for node in result.get("failed", []):
+                click.echo(f"  raw: {node['name']}: {node['message']}", err=True)
+            if result.get("error"):
+                click.echo(f"  raw: {result['error']}", err=True)
         ctx.exit(1)
     if no_check:
         return
-    click.echo("data-quality checkpoint ...")
-    check = _run_job(settings, "check")
+    click.echo("data-quality checkpoint (Great Expectations) ...")
+    started = time.monotonic()
+    from fupin.progress import follow_job, job_log
+
+    try:
+        check = follow_job(lambda: _run_job(settings, "check"), job_log(settings.data_dir, "check"), "checkpoint")
+    except Exception as exc:
+        if verbose:
+            click.echo(f"raw error: {exc}", err=True)
+        raise click.ClickException(warehouse_sentence(str(exc), "the data-quality checkpoint")) from exc
     ok = bool(check.get("success"))
     for failure in check.get("critical_failures", [])[:20]:
         click.echo(f"  critical: {json.dumps(failure, default=str, ensure_ascii=False)[:300]}", err=True)
     click.echo(
-        f"checkpoint {'passed' if ok else 'FAILED'}"
+        f"checkpoint {'passed' if ok else 'FAILED'} in {time.monotonic() - started:.1f}s"
         + (f"; data docs: {check['data_docs']}" if check.get("data_docs") else "")
     )
     if not ok:
         ctx.exit(1)
 
 
+def period_of(month_from: str, month_to: str) -> tuple[str, str]:
+    """(period_start, D) of an assessment period given as months YYYY-MM: D is the last day of --to."""
+    import calendar
+
+    try:
+        y0, m0 = (int(x) for x in month_from.split("-")[:2])
+        y1, m1 = (int(x) for x in month_to.split("-")[:2])
+        start, end = date(y0, m0, 1), date(y1, m1, calendar.monthrange(y1, m1)[1])
+    except ValueError as exc:
+        raise click.BadParameter(f"months are YYYY-MM ({exc})") from exc
+    if start > end:
+        raise click.BadParameter("--from is after --to")
+    return start.isoformat(), end.isoformat()
+
+
+_CADRES_SQL = """
+SELECT cadre_id, cadre_households, length(villages) AS village_count, cadre_households > 5 AS over_limit
+FROM {db}.int_cadre_loads
+WHERE reference_date = {{d:Date}} AND (empty({{region:String}}) OR arrayExists(v -> startsWith(v, {{region:String}}), villages))
+ORDER BY cadre_households DESC, cadre_id
+"""
+
+
 @click.command("indicators")
-@click.option("--family", type=click.Choice(FAMILIES), required=True)
-@click.option("--level", type=click.Choice(LEVELS), required=True)
+@click.option("--family", type=click.Choice(FAMILIES), default="assessment", show_default=True)
+@click.option("--level", type=click.Choice((*LEVELS, "all")), required=True, help="A region level, or all of them.")
 @click.option("--region", help="Region code (a prefix at the level): only that region and below it.")
 @click.option("--date", "as_of_date", help="Reference date D (YYYY-MM-DD); default the latest built.")
+@click.option("--from", "month_from", help="First month of an assessment period (YYYY-MM); needs --to.")
+@click.option("--to", "month_to", help="Last month of the period (YYYY-MM): D is its last day.")
 @click.option("--cutoff", help="Cut-off T of a frozen census.")
+@click.option("--cadres", is_flag=True, help="Also list each cadre's load (households held) at D; over 5 is flagged.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table")
 @click.pass_context
 def indicators(
@@ -382,15 +549,23 @@ def indicators(
     level: str,
     region: str | None,
     as_of_date: str | None,
+    month_from: str | None,
+    month_to: str | None,
     cutoff: str | None,
+    cadres: bool,
     fmt: str,
 ) -> None:
-    """Print a family's indicators for a level (and region), date and cut-off."""
+    """Print a family's indicators for a level (or all levels), region, date or assessment period."""
     from warehouse.client import WarehouseError, open_reader
 
     settings = settings_from(ctx)
+    period_start = None
+    if month_from or month_to:
+        if not (month_from and month_to) or as_of_date:
+            raise click.UsageError("an assessment period needs both --from and --to (and no --date)")
+        period_start, as_of_date = period_of(month_from, month_to)
     try:
-        params = dbt_vars(as_of_date, cutoff)
+        params = dbt_vars(as_of_date, cutoff, period_start=period_start)
     except ValueError as exc:
         raise click.ClickException(f"bad --date or --cutoff: {exc}") from exc
     d, t = params.get("as_of_date"), params.get("cutoff")
@@ -403,18 +578,37 @@ def indicators(
             reader.close()
 
     try:
-        names, rows = read()
+        names, rows = ([], []) if period_start else read()  # a period's rows are built for it
     except WarehouseError:
         names, rows = [], []  # marts not built yet
     if not rows and (d or t or not names):
-        click.echo(f"building the marts for D={d or 'today'} T={t or 'none'} ...", err=True)
-        result = _run_job(settings, "build", as_of_date=d, cutoff=t)
+        what = f"the period {month_from}..{month_to}" if period_start else f"D={d or 'the latest'}"
+        click.echo(f"building the marts for {what} T={t or 'none'} ...", err=True)
+        try:
+            result = _run_job(settings, "build", as_of_date=d, cutoff=t, period_start=period_start)
+        except Exception as exc:
+            raise click.ClickException(warehouse_sentence(str(exc), "dbt build")) from exc
         if not result.get("success"):
-            raise click.ClickException(f"dbt build failed: {result.get('error') or result.get('failed')}")
+            raise click.ClickException(" ".join(failure_sentences(result)) or "dbt build failed")
         try:
             names, rows = read()
         except WarehouseError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(warehouse_sentence(str(exc), "reading the marts")) from exc
     click.echo(format_rows(names, rows, fmt))
+    if cadres and rows:
+        day = _cell(dict(zip(names, rows[0], strict=True))["reference_date"])
+        reader = open_reader(settings)
+        try:
+            cnames, crows = reader.query_columns(_CADRES_SQL.format(db=settings.clickhouse_database),
+                                                 {"d": day, "region": region or ""})  # fmt: skip
+        finally:
+            reader.close()
+        over = sum(1 for r in crows if r[3])
+        click.echo(f"\ncadre loads at {day}: {len(crows)} cadres, {over} over 5 households")
+        if fmt == "table":
+            click.echo("\n".join(f"  {c:<24} {n:>3} households in {v} village(s){'  OVER 5' if o else ''}"
+                                  for c, n, v, o in crows))  # fmt: skip
+        else:
+            click.echo(format_rows(cnames, crows, fmt))
     if not rows:
         sys.exit(1)

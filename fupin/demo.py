@@ -181,7 +181,7 @@ def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to
         manifest = json.loads((county / "manifest.json").read_text())
         for entry in manifest["files"]:
             proc = _fupin("publish", "--department", entry["department"], "--file", str(county / entry["file"]),
-                          "--json", env=env, capture=True)
+                          "--json", "--allow-rejects", "0.05", env=env, capture=True)
             summary = json.loads(proc.stdout.strip().splitlines()[-1])
             accepted += int(summary["accepted_distinct"])
             click.echo(f"  {entry['department']}: {summary['accepted']:,} accepted, {summary['rejected']:,} rejected")
@@ -196,8 +196,11 @@ def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to
         click.secho("\nPrivacy scan (topics, warehouse, logs, files):", bold=True)
         _privacy_scan(env, county)
         click.echo(f"\nDemo finished in {time.monotonic() - t0:.0f}s.")
-        click.echo(f"dbt docs:   {dbt_dir(settings) / 'target' / 'index.html'}")
-        click.echo(f"Data Docs:  {(data_dir / 'data_docs' / 'index.html').resolve()}")
+        click.echo(f"dbt docs:   {dbt_dir(settings) / 'target' / 'static_index.html'} (opens as a file)")
+        click.echo(f"Data Docs:  {(data_dir / 'data_docs' / 'index.html').resolve()} (offline: local styles)")
+        click.echo("Serve both: 'fupin docs' -> http://127.0.0.1:8580/dbt/ and http://127.0.0.1:8580/data-docs/")
+        click.echo("Dashboard:  reads the marts census, assessment, census_monthly, assessment_monthly, consistency "
+                   "(dbt exposure 'dashboard')")
     finally:
         for worker in stream_workers:
             if worker.poll() is None:

@@ -127,9 +127,9 @@ def warehouse_scan_job(warehouse: Any, settings: Settings, **params: Any) -> dic
     from warehouse.client import string_param
 
     db = warehouse.database
+    # Set and Join tables cannot be read (the event-id Set of the validity check holds ids only);
+    # a materialized view's rows are its target table's, read there.
     tables = warehouse.query(
-        # Set and Join tables hold hashes and keys only and cannot be read; a materialized view's rows
-        # are its target table's.
         "SELECT name FROM system.tables WHERE database = {db:String} "
         "AND engine NOT IN ('View', 'Dictionary', 'Set', 'Join', 'MaterializedView') "
         "AND NOT is_temporary ORDER BY name",

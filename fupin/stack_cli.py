@@ -142,13 +142,121 @@ def down(ctx: click.Context, timeout: float) -> None:
         click.echo(line)
 
 
+_LANDED_SQL = """
+SELECT
+    (SELECT count() FROM {db}.events_latest) AS events,
+    (SELECT uniqExact(household_id) FROM {db}.events_latest) AS households,
+    (SELECT uniqExact(household_id) FROM {db}.household_status_latest) AS with_status,
+    (SELECT count() FROM {db}.dead_letters_latest) AS dead_letters
+"""
+
+
+def published_here(settings) -> int:
+    """Events this data directory's producers delivered to the running broker (their ledgers)."""
+    from fupin.topics import input_topics
+    from producers.importers import ledger_for
+
+    return sum(len(ledger_for(settings, topic).ids) for topic in input_topics(settings))
+
+
+def consumer_lag(settings) -> dict[str, Any]:
+    """Each consumer group's lag from what the warehouse landed (the broker's end offsets are wrong).
+
+    The sink's group: events published from here and not landed yet. The stream workers' group:
+    households with landed events and no live status yet. Counts are deduplicated (latest views).
+    """
+    from warehouse.client import WarehouseError, open_reader
+
+    try:
+        reader = open_reader(settings)
+        try:
+            ((events, households, with_status, dead),) = reader.query(
+                _LANDED_SQL.format(db=settings.clickhouse_database)
+            )
+        finally:
+            reader.close()
+    except (WarehouseError, OSError) as exc:
+        return {"error": str(exc).splitlines()[0][:200]}
+    published = published_here(settings)
+    return {
+        "events_landed": events,
+        "dead_letters": dead,
+        "published_here": published,
+        "sink_lag_events": max(0, published - events),
+        "households_with_events": households,
+        "households_with_status": with_status,
+        "stream_lag_households": max(0, households - with_status),
+    }
+
+
+def _render_lag(lag: dict[str, Any]) -> list[str]:
+    if "error" in lag:
+        return [f"consumer lag: unknown ({lag['error']})"]
+    return [
+        "consumer lag (from the warehouse's landed counts, deduplicated):",
+        f"  sink            {lag['sink_lag_events']:,} events not landed "
+        f"({lag['events_landed']:,} landed of {lag['published_here']:,} published from here; "
+        f"{lag['dead_letters']:,} dead letters)",
+        f"  stream workers  {lag['stream_lag_households']:,} households without a live status "
+        f"({lag['households_with_status']:,} of {lag['households_with_events']:,})",
+    ]
+
+
+def _wait_caught_up(settings, timeout: float) -> dict[str, Any]:
+    """Poll the lag until both groups are caught up and the counts stay still for 10 s."""
+    from fupin.progress import stages
+
+    deadline = time.monotonic() + timeout
+    last, still_since = None, time.monotonic()
+    with stages("catching up") as bar:
+        while True:
+            lag = consumer_lag(settings)
+            if "error" not in lag:
+                bar.stage(
+                    f"sink lag {lag['sink_lag_events']:,} events, stream lag "
+                    f"{lag['stream_lag_households']:,} households"
+                )
+                now = (lag["events_landed"], lag["households_with_status"], lag["dead_letters"])
+                if now != last:
+                    last, still_since = now, time.monotonic()
+                elif (
+                    lag["sink_lag_events"] == 0
+                    and lag["stream_lag_households"] == 0
+                    and time.monotonic() - still_since >= 10
+                ):
+                    return lag
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"not caught up within {timeout:.0f}s: {json.dumps(lag)}; 'fupin status' says which "
+                    "process is behind"
+                )
+            time.sleep(3)
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--wait",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="First wait up to this many seconds until the sink and the stream workers have caught up.",
+)
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
-    """Report the broker, the topics, the warehouse and each process; exit 1 when something is stuck."""
+def status(ctx: click.Context, as_json: bool, wait_s: float | None) -> None:
+    """Report the broker, the topics, the warehouse, each process and each consumer group's lag;
+    exit 1 when something is stuck."""
     settings = settings_from(ctx)
+    if wait_s is not None and settings.mode == "embedded":
+        _wait_caught_up(settings, wait_s)
     report = stack.server_status(settings) if settings.mode == "server" else stack.embedded_status(settings)
+    if report.get("warehouse") and report["mode"] == "embedded":
+        report["lag"] = lag = consumer_lag(settings)
+        if "error" not in lag:
+            # what landed, deduplicated (latest views): a redelivered copy is one event, not two
+            for c in report.get("components") or []:
+                if c["component"] == "sink" and c.get("landed"):
+                    c["landed"].update(events=lag["events_landed"], dead_letters=lag["dead_letters"])
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
@@ -198,6 +306,8 @@ def _render(report: dict[str, Any]) -> str:
         lines.extend(_render_component(c) for c in components)
     if report.get("gateway_url"):
         lines.append(f"gateway: {report['gateway_url']}")
+    if report.get("lag"):
+        lines.extend(_render_lag(report["lag"]))
     lines.append("running" if report["running"] else f"not running properly: {report['problem']}")
     return "\n".join(lines)
 

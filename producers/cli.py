@@ -33,6 +33,8 @@ def run_import(settings, department: str, path: Path, mapping: Path | None, use_
 
     console = Console(stderr=True)
     total = _count_lines(path)
+    if not quiet and not console.is_terminal:
+        click.echo(f"publishing {department} {path}" + (f" ({total:,} rows)" if total else "") + " ...", err=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, disable=quiet or not console.is_terminal, transient=True) as progress:
         task = progress.add_task(f"{department} {path.name}", total=total)
@@ -50,35 +52,90 @@ def _summary_json(summary) -> dict:
     }
 
 
+def department_of(path: Path) -> str | None:
+    """The department of a file when it tells: its envelopes' (JSONL of envelopes) or its folder's name."""
+    from producers.importers import is_envelope_file, read_jsonl
+
+    if is_envelope_file(path):
+        for _, obj, _, _ in read_jsonl(path):
+            if obj is None:
+                continue
+            dep = obj.get("department") or str(obj.get("event_type", "")).partition(".")[0]
+            return dep if dep in DEPARTMENTS else None
+    return path.parent.name if path.parent.name in DEPARTMENTS else None
+
+
+def files_to_publish(department: str | None, files: tuple[Path, ...], manifest: Path | None) -> list[tuple[str, Path]]:
+    """(department, file) pairs: from a simulator manifest, or each file with its department."""
+    pairs: list[tuple[str, Path]] = []
+    if manifest is not None:
+        doc = json.loads(manifest.read_text(encoding="utf-8"))
+        pairs += [(e["department"], manifest.parent / e["file"]) for e in doc["files"]]
+    for path in files:
+        dep = department or department_of(path)
+        if dep is None:
+            raise click.UsageError(
+                f"{path}: cannot tell its department (not a JSONL of envelopes, not in a folder named after "
+                "one): pass --department"
+            )
+        pairs.append((dep, path))
+    if not pairs:
+        raise click.UsageError("nothing to publish: pass --file FILE (repeatable) or --manifest manifest.json")
+    return pairs
+
+
+def check_rejects(rows: int, rejected: int, allowed: float) -> None:
+    """Exit non-zero when more than the allowed share of rows was rejected (none by default)."""
+    if rejected and rejected > allowed * rows:
+        share = rejected / rows if rows else 1.0
+        raise click.ClickException(
+            f"{rejected:,} of {rows:,} rows ({share:.1%}) were rejected; fix them from the .rejects.csv "
+            f"file(s) and publish again, or accept a share with --allow-rejects {max(share, 0.001):.3f}"
+        )
+
+
 @click.command()
-@click.option("--department", "-d", required=True, type=click.Choice(DEPARTMENTS), help="The publishing department.")
-@click.option("--file", "-f", "files", required=True, multiple=True, type=click.Path(path_type=Path),
+@click.option("--department", "-d", type=click.Choice(DEPARTMENTS),
+              help="The publishing department; default: from a JSONL file's envelopes or the file's folder name.")
+@click.option("--file", "-f", "files", multiple=True, type=click.Path(path_type=Path),
               help="CSV, JSONL or XLSX export (repeatable). A JSONL of contract envelopes needs no mapping.")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A simulator manifest.json: publish every department file it lists.")
 @click.option("--mapping", "-m", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Column-mapping YAML; default: the shipped mapping of the department matching the file name.")
+@click.option("--allow-rejects", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of rejected rows accepted before the command exits non-zero.")
 @click.option("--no-ledger", is_flag=True, help="Resend events already delivered (their ids stay the same).")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON line per file.")
 @click.pass_context
-def publish(ctx: click.Context, department: str, files: tuple[Path, ...], mapping: Path | None, no_ledger: bool,
-            as_json: bool) -> None:
-    """Publish a department's export file to its topic: rows that fail go to <file>.rejects.csv."""
+def publish(ctx: click.Context, department: str | None, files: tuple[Path, ...], manifest: Path | None,
+            mapping: Path | None, allow_rejects: float, no_ledger: bool, as_json: bool) -> None:
+    """Publish department export files to their topics: rows that fail go to <file>.rejects.csv.
+
+    Exits 1 when a row was rejected (beyond --allow-rejects) or an event failed delivery."""
     from producers.importers import FileFormatError
     from producers.importers.mapping import MappingError
 
     settings = settings_from(ctx)
-    failed = 0
-    for path in files:
+    pairs = files_to_publish(department, files, manifest)
+    failed = rows = rejected = 0
+    for dep, path in pairs:
         try:
-            summary = run_import(settings, department, path, mapping, not no_ledger, as_json)
+            summary = run_import(settings, dep, path, mapping, not no_ledger, as_json)
         except (MappingError, FileFormatError, FileNotFoundError, SettingsError) as exc:
             raise click.ClickException(str(exc)) from exc
         failed += len(summary.report.failed)
+        rows += summary.rows
+        rejected += len(summary.report.rejected)
         if as_json:
-            click.echo(json.dumps(_summary_json(summary), ensure_ascii=False))
+            click.echo(json.dumps({"department": dep, **_summary_json(summary)}, ensure_ascii=False))
         else:
-            click.echo(summary.text())
+            click.echo(f"{dep}: {summary.text()}")
+    if len(pairs) > 1 and not as_json:
+        click.echo(f"published {len(pairs)} files: {rows:,} rows, {rejected:,} rejected, {failed:,} failed")
     if failed:
         raise click.ClickException(f"{failed} event(s) failed delivery after retries; re-run to retry them")
+    check_rejects(rows, rejected, allow_rejects)
 
 
 @click.command()
@@ -91,10 +148,13 @@ def publish(ctx: click.Context, department: str, files: tuple[Path, ...], mappin
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output directory (default <data_dir>/simulated).")
 @click.option("--publish", "do_publish", is_flag=True, help="Also publish every file through the SDK.")
+@click.option("--allow-rejects", type=click.FloatRange(0, 1), default=None,
+              help="With --publish: share of rejected rows accepted (default: --bad-share).")
 @click.pass_context
 def simulate(ctx: click.Context, households: int, year_from: int, year_to: int, seed: int, bad_share: float,
-             out: Path | None, do_publish: bool) -> None:
+             out: Path | None, do_publish: bool, allow_rejects: float | None) -> None:
     """Write a synthetic county's department files, reference data and truth (same seed, same bytes)."""
+    from fupin.progress import stages
     from producers.simulator import simulate as run
 
     settings = settings_from(ctx)
@@ -105,7 +165,9 @@ def simulate(ctx: click.Context, households: int, year_from: int, year_to: int, 
         except SettingsError as exc:
             raise click.ClickException(str(exc)) from exc
     try:
-        result = run(out, households, year_from, year_to, seed, bad_share)
+        with stages("simulate") as progress:
+            result = run(out, households, year_from, year_to, seed, bad_share, progress=progress.stage,
+                         advance=progress.advance)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"simulated {households:,} households ({result.registered:,} registered), {year_from}–{year_to}, "
@@ -114,7 +176,7 @@ def simulate(ctx: click.Context, households: int, year_from: int, year_to: int, 
     if not do_publish:
         return
     manifest = json.loads((out / "manifest.json").read_text())
-    totals = {"accepted": 0, "rejected": 0, "failed": 0}
+    totals = {"rows": 0, "accepted": 0, "rejected": 0, "failed": 0}
     for entry in manifest["files"]:
         summary = run_import(settings, entry["department"], out / entry["file"], None, True, False)
         s = _summary_json(summary)
@@ -125,6 +187,7 @@ def simulate(ctx: click.Context, households: int, year_from: int, year_to: int, 
                f"{totals['failed']} failed")
     if totals["failed"]:
         raise click.ClickException("some events failed delivery; re-run 'fupin publish' on those files")
+    check_rejects(totals["rows"], totals["rejected"], bad_share if allow_rejects is None else allow_rejects)
 
 
 @click.group()

@@ -196,14 +196,56 @@ def household() -> None:
     """Show or explain one household's live status."""
 
 
+def household_at(settings: Settings, household_id: str, day: str) -> dict[str, Any] | None:
+    """The household's status document at the end of DAY: its stored events with occurred_at on or
+    before that day, folded in valid-time order by the same rule book as the stream workers."""
+    import orjson
+
+    from streams.alerts import Thresholds
+    from streams.guarantees import load_lines
+    from streams.household import document, fold
+    from warehouse.client import open_reader
+    from warehouse.rebuild import envelope_bytes
+
+    reader = open_reader(settings)
+    try:
+        rows = reader.query_dicts(
+            "SELECT event_id, event_type, schema_version, department, source_system, household_id, person_id, "
+            "region_code, occurred_at, recorded_at, occurred_at_text, recorded_at_text, payload "
+            f"FROM {settings.clickhouse_database}.events_latest WHERE household_id = {{h:String}} "
+            "AND toDate(occurred_at) <= toDate({d:String}) ORDER BY occurred_at, recorded_at, event_id",
+            {"h": household_id, "d": day},
+        )
+    finally:
+        reader.close()
+    if not rows:
+        return None
+    lines = load_lines(settings.reference_path)
+    states, _ = fold([orjson.loads(envelope_bytes(r)) for r in rows], lines,
+                     Thresholds(settings.medical_burden_share, settings.medical_burden_amount))  # fmt: skip
+    return document(states[household_id], lines, f"{day}T23:59:59.999Z")
+
+
 @household.command()
 @click.argument("household_id")
+@click.option("--date", "day", help="Evaluate the household at this date (YYYY-MM-DD) from the event store.")
 @click.option("--json", "as_json", is_flag=True, help="The status document as JSON.")
 @click.pass_context
-def show(ctx: click.Context, household_id: str, as_json: bool) -> None:
-    """The live status document of HOUSEHOLD_ID."""
+def show(ctx: click.Context, household_id: str, day: str | None, as_json: bool) -> None:
+    """The live status document of HOUSEHOLD_ID (or, with --date, its status at that date)."""
     settings = settings_from(ctx)
-    doc = query_household(settings, household_id)
+    if day:
+        from datetime import date
+
+        try:
+            day = date.fromisoformat(day).isoformat()
+        except ValueError as exc:
+            raise click.BadParameter(f"--date is YYYY-MM-DD ({exc})") from exc
+        doc = household_at(settings, household_id, day)
+        if doc is None:
+            raise click.ClickException(f"household {household_id} has no event on or before {day} in the event store")
+    else:
+        doc = query_household(settings, household_id)
     if doc is None:
         raise click.ClickException(f"household {household_id} is not known to any running worker")
     if as_json:
@@ -290,3 +332,48 @@ def alerts(ctx: click.Context, only_open: bool, region: str | None, as_json: boo
             f"  ({r['raised_event_id']})"
         )
     click.echo(f"{len(rows)} open alert(s)", err=not sys.stdout.isatty())
+
+
+@click.command("households")
+@click.option("--region", default="", help="Region code prefix (2, 4, 6, 9 or 12 digits).")
+@click.option("--status", "status_", type=click.Choice(["non_registered", "poor", "exited", "returned"]),
+              help="Base status.")  # fmt: skip
+@click.option("--monitoring", type=click.Choice(["open", "eliminated"]), help="Monitoring objects only.")
+@click.option("--limit", default=200, show_default=True, help="At most this many rows (0: all).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def households(ctx: click.Context, region: str, status_: str | None, monitoring: str | None, limit: int,
+               as_json: bool) -> None:
+    """List households by region and status: the latest status document each (deduplicated)."""
+    from warehouse.client import WarehouseError, open_reader
+
+    settings = settings_from(ctx)
+    sql = (
+        "SELECT household_id, region_code, status, "
+        "JSONExtractString(document, 'monitoring', 'category') AS monitoring_category, "
+        "JSONExtractString(document, 'monitoring', 'risk_state') AS monitoring_state, "
+        "JSONLength(document, 'open_alerts') AS open_alerts, "
+        "JSONExtractInt(document, 'living_members') AS living_members "
+        f"FROM {settings.clickhouse_database}.household_status_latest "
+        "WHERE startsWith(region_code, {region:String}) "
+        "AND (empty({status:String}) OR status = {status:String}) "
+        "AND (empty({mon:String}) OR monitoring_state = {mon:String}) "
+        "ORDER BY household_id" + (f" LIMIT {int(limit)}" if limit else "")
+    )
+    reader = open_reader(settings)
+    try:
+        rows = reader.query_dicts(sql, {"region": region, "status": status_ or "", "mon": monitoring or ""})
+    except WarehouseError as exc:
+        raise click.ClickException(f"reading the households failed: {str(exc).splitlines()[0][:200]}; "
+                                   "is the stack up ('fupin status')?") from exc  # fmt: skip
+    finally:
+        reader.close()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for r in rows:
+        mon = f"{r['monitoring_category']} ({r['monitoring_state']})" if r["monitoring_category"] else "-"
+        click.echo(f"{r['household_id']:<14} {r['region_code']}  {r['status']:<15} {r['living_members']:>2} members  "
+                   f"monitoring {mon:<28} {r['open_alerts']} open alert(s)")  # fmt: skip
+    click.echo(f"{len(rows)} household(s)" + (" (limit reached: --limit 0 lists all)" if limit and len(rows) == limit else ""),
+               err=not sys.stdout.isatty())  # fmt: skip

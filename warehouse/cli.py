@@ -218,8 +218,10 @@ def rebuild(ctx: click.Context, check: bool, since: str | None, sample: int) -> 
         if check:
             result = run_job(settings, "rebuild-check", since=since, sample=sample)
         else:
+            from fupin.progress import follow_job, job_log
+
             t0 = time.monotonic()
-            result = run_job(settings, "rebuild")
+            result = follow_job(lambda: run_job(settings, "rebuild"), job_log(settings.data_dir, "rebuild"), "rebuild")
             result["seconds"] = round(time.monotonic() - t0, 1)
     except (WarehouseError, SettingsError) as exc:
         raise _fail(exc) from exc

@@ -191,6 +191,9 @@ def rebuild_job(warehouse: Warehouse, settings: Settings, **_: Any) -> dict:
     )
     events = households = 0
     last_household = None
+    from fupin.progress import JobLog
+
+    log = JobLog(settings.data_dir, "rebuild")  # `fupin rebuild` shows these lines while it waits
     #: Stored events today's judgement refuses (stored under older rules): not replayed, so that
     #: the rebuilt live state holds what every reader now accepts. reason → count.
     refused: dict[str, int] = {}
@@ -214,12 +217,16 @@ def rebuild_job(warehouse: Warehouse, settings: Settings, **_: Any) -> dict:
                 mine = []
                 households += 1
                 last_household = row["household_id"]
+                if households % PAGE_HOUSEHOLDS == 0:
+                    log.say(f"replayed {events:,} events of {households:,} households")
             mine.append(row)
         if mine:
             folder.household(last_household, mine)  # type: ignore[arg-type]
+        log.say(f"replayed {events:,} events of {households:,} households; flushing")
         producer.flush()
     finally:
         producer.close()
+        log.close()
     ghosts = retract_ghosts(warehouse, folder.episodes)
     warehouse.insert(
         "rebuild_runs",

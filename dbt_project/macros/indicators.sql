@@ -60,6 +60,8 @@
     {%- for s in ['open', 'eliminated'] -%}
       {%- do parts.append(('monitoring_' ~ c ~ '_' ~ s ~ '_households',
                            "countIf(monitoring_category = '" ~ c ~ "' and monitoring_risk_state = '" ~ s ~ "')")) -%}
+      {%- do parts.append(('monitoring_' ~ c ~ '_' ~ s ~ '_persons',
+                           "sumIf(living_members, monitoring_category = '" ~ c ~ "' and monitoring_risk_state = '" ~ s ~ "')")) -%}
     {%- endfor -%}
   {%- endfor -%}
   {%- for g in guarantee_domains() -%}
@@ -403,13 +405,15 @@ select
     coalesce(alerts_resolved, 0) as alerts_resolved,
     coalesce(alerts_open, 0) as alerts_open,
     alert_response_median_days,
+    -- Readiness needs every figure it uses measured (indicators.md, exit readiness): a null rate
+    -- (nothing checked or surveyed yet, no population) or a missing threshold is not within it.
     if(level != 'county', NULL,
        toUInt8(coalesce(comprehensive_incidence_rate < comprehensive_incidence_max, 0)
-               and coalesce(wrong_exit_rate < wrong_exit_rate_max, 1)
-               and coalesce(missed_rate < missed_rate_max, 1)
-               and coalesce(satisfaction_rate >= satisfaction_rate_min, 1))) as county_exit_ready,
-    if(level != 'village' or poverty_incidence_rate is null or village_incidence_max is null, NULL,
-       toUInt8(poverty_incidence_rate < village_incidence_max)) as village_exit_ready,
+               and coalesce(wrong_exit_rate < wrong_exit_rate_max, 0)
+               and coalesce(missed_rate < missed_rate_max, 0)
+               and coalesce(satisfaction_rate >= satisfaction_rate_min, 0))) as county_exit_ready,
+    if(level != 'village', NULL,
+       toUInt8(coalesce(poverty_incidence_rate < village_incidence_max, 0))) as village_exit_ready,
     now64(3, 'UTC') as built_at
 from rated
 {%- endmacro %}

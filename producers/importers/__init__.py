@@ -8,8 +8,8 @@ ids lets a re-run skip them outright. Rows that fail go to ``<file>.rejects.csv`
 input (line, reason, the row with every raw-identifier span, the personal columns and the raw-ID
 columns replaced by ``[redacted]``: the department fixes the row in its own system); reasons
 never echo a value. Rows whose delivery failed go to ``<file>.failed.csv`` (redacted alike) and
-are retried next run. A file with a column the mapping does not classify is refused before a row
-is sent (:meth:`Mapping.unclassified`).
+are retried next run. A file whose header lacks a column every row needs, or holds a column the
+mapping does not classify, is refused before a row is read (:meth:`Mapping.check_header`).
 """
 
 from __future__ import annotations
@@ -255,6 +255,10 @@ def import_file(
     else:
         fmt = "jsonl"
     encoding = mapping.encoding if isinstance(mapping, Mapping) else "utf-8"
+    if isinstance(mapping, Mapping) and fmt != "jsonl":  # the header first: a wrong file sends nothing
+        header = read_header(fmt, path, encoding)
+        if header is not None:
+            mapping.check_header(header, path.name)
     own = publisher is None
     pub = publisher or Publisher(settings, department, mapping.source_system if isinstance(mapping, Mapping) else None)
     summary = ImportSummary(path, "envelopes" if envelopes else mapping.name)
@@ -262,7 +266,6 @@ def import_file(
     pub.track_ids = ledger is not None
     rejected_lines: list[tuple[int, str, str]] = []
     rules = mapping if isinstance(mapping, Mapping) else None
-    header_checked = fmt == "jsonl" or rules is None
     try:
         for line, row, raw, error in _read(fmt, path, encoding):
             summary.rows += 1
@@ -271,13 +274,6 @@ def import_file(
             if error is not None:
                 rejected_lines.append((line, error, safe_text(raw, None, rules)))
                 continue
-            if not header_checked:  # the first row's keys are the header: checked before anything is sent
-                if unknown := rules.unclassified(row):
-                    raise MappingError(
-                        f"{path.name}: mapping {rules.name} does not classify column(s) {', '.join(unknown)}: "
-                        "read them, or list them under drop (names, phones, addresses or unused); nothing was sent"
-                    )
-                header_checked = True
             fields: dict[str, Any] = {}
             try:
                 if envelopes:
@@ -327,6 +323,31 @@ def import_file(
     summary.failed_path = _write_side(path, ".failed.csv",
                                       [(ln, why, failed_raw.get(ln, "")) for ln, why in report.failed])
     return summary
+
+
+def read_header(fmt: str, path: Path, encoding: str) -> list[str] | None:
+    """The header of a CSV or XLSX file, read alone (None for an empty file)."""
+    if fmt == "csv":
+        try:
+            with path.open(newline="", encoding=encoding or "utf-8-sig") as fh:
+                header = next(csv.reader(fh), None)
+        except UnicodeDecodeError as exc:
+            raise FileFormatError(
+                f"{path.name}: not valid {encoding or 'UTF-8'} text at byte {exc.start}; "
+                "set 'encoding' in the mapping (e.g. gbk)"
+            ) from None
+        return [h.strip() for h in header] if header else None
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises several types for a file that is not a workbook
+        raise FileFormatError(f"{path.name}: not a readable .xlsx workbook ({type(exc).__name__})") from None
+    try:
+        first = next(wb.worksheets[0].iter_rows(values_only=True, max_row=1), None)
+    finally:
+        wb.close()
+    return [str(h).strip() if h is not None else "" for h in first] if first else None
 
 
 def _read(fmt: str, path: Path, encoding: str) -> Iterator[Row]:

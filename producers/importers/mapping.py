@@ -192,6 +192,33 @@ class Mapping:
                 out.extend(sorted({f"{key}.{k}" for m in value if isinstance(m, dict) for k in m} - known))
         return out
 
+    def required_columns(self) -> set[str]:
+        """Top-level columns every row needs: the envelope's, the event type's and the record id's.
+
+        Payload columns are left out: a file of several event types may leave a type's columns
+        out when it holds no row of that type, and a row missing one is rejected naming it."""
+        cols = {f.column for k, f in self.envelope.items() if f.column and not f.optional
+                and k in ("household_id", "region_code", "occurred_at")}  # fmt: skip
+        if self.event_type.column:
+            cols.add(self.event_type.column)
+        if self.record_id:
+            cols.add(self.record_id)
+        return cols
+
+    def check_header(self, header: list[str], file_name: str) -> None:
+        """Refuse a header before any row is read: a required column missing, or one not classified."""
+        missing = sorted(self.required_columns() - set(header))
+        if missing:
+            raise MappingError(
+                f"{file_name}: the header lacks column(s) {', '.join(missing)} that mapping {self.name} "
+                "needs in every row; nothing was sent"
+            )
+        if unknown := self.unclassified(dict.fromkeys(header)):
+            raise MappingError(
+                f"{file_name}: mapping {self.name} does not classify column(s) {', '.join(unknown)}: "
+                "read them, or list them under drop (names, phones, addresses or unused); nothing was sent"
+            )
+
     def personal_values(self, row: dict[str, Any], raw_ids: bool = False) -> list[tuple[str, str]]:
         """(column, value) of the row's names, phones and addresses (and raw IDs), nested ones too.
 

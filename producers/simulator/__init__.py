@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -47,19 +48,29 @@ class SimulationResult:
 
 
 def simulate(out_dir: Path | str, households: int = DEFAULT_HOUSEHOLDS, year_from: int = 2016,
-             year_to: int = 2021, seed: int = DEFAULT_SEED, bad_share: float = 0.0) -> SimulationResult:
+             year_to: int = 2021, seed: int = DEFAULT_SEED, bad_share: float = 0.0,
+             progress: Callable[..., None] | None = None,
+             advance: Callable[[int], None] | None = None) -> SimulationResult:
+    """Write the county's files; ``progress`` is told each stage (a minute or more at 60,000 households)
+    and ``advance`` each thousand households lived."""
+    say = progress or (lambda _stage: None)
     if households < 1 or year_to < year_from or not 0 <= bad_share < 0.5:
         raise ValueError("need households ≥ 1, year_from ≤ year_to and 0 ≤ bad_share < 0.5")
     t0 = time.perf_counter()
     out = Path(out_dir)
+    say("building the county")
     county = build_county(households)
     model = CountyModel(county, households, year_from, year_to, seed, bad_share)
-    model.run()
+    if progress is not None:
+        progress(f"living {year_from}–{year_to} ({households:,} households)", households)
+    model.run(advance)
     result = SimulationResult(out)
     finals = model.files.finalize(random.Random(seed * 7919 + 1), bad_share)
     for key, layout in F.LAYOUTS.items():
+        say(f"writing {layout.path}")
         F.write_layout(out, layout, finals[key])
         result.files[layout.path] = result.files.get(layout.path, 0) + len(finals[key])
+    say("writing reference data and truth")
     write_reference(out / "reference", county, model, year_from, year_to)
     years = range(year_from, year_to + 1)
     write_csv(out / "truth" / "households.csv", TRUTH_COLUMNS,

@@ -174,10 +174,15 @@ class CountyModel:
         return Person(self._rid(region[:6], birth, sex), self._name(), birth, sex, relation, labour)
 
     # -- histories -------------------------------------------------------------------------------
-    def run(self) -> None:
+    def run(self, advance=None) -> None:
+        """Every household's history; ``advance(n)`` is told every 1,000 households (progress)."""
         self.build_households()
-        for h in self.households:
+        for n, h in enumerate(self.households, start=1):
             self._history(h)
+            if advance is not None and n % 1000 == 0:
+                advance(1000)
+        if advance is not None:
+            advance(len(self.households) % 1000)
 
     def _history(self, h: Household) -> None:
         r = self.rng

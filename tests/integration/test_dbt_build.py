@@ -401,3 +401,54 @@ def test_incremental_build_checks_the_new_events(wh, settings):
     assert not result["success"]
     (name, failures), *others = [(n["name"], n["failures"]) for n in result["failed"]]
     assert name.startswith("valid_values_stg_water") and failures == 1 and not others, result["failed"]
+
+
+def test_source_freshness_passes_on_freshly_landed_events(wh, settings):
+    """Per-source thresholds on ingested_at; one freshness source per department (its feed)."""
+    from fupin.build import run_dbt
+
+    land(wh, base_events())
+    res = run_dbt(settings, ["source", "freshness"])
+    statuses = {r.node.unique_id.split(".", 2)[2]: str(r.status) for r in res.result.results
+                if hasattr(r.node, "source_name")}  # fmt: skip
+    assert statuses["warehouse.events_latest"] == "pass" and statuses["events_by_department.poverty_office"] == "pass"
+    # a department that never published only warns; no alerts yet only warns
+    assert statuses["events_by_department.water"] == "warn" and statuses["warehouse.alerts"] == "warn"
+    # no status document although events landed: the streams are not running, an error
+    assert statuses["warehouse.household_status_history"] == "error"
+    assert "warehouse.dead_letters" not in statuses  # no threshold: an empty dead-letter table is good news
+
+
+def test_indicators_for_an_assessment_period_at_every_level_with_cadre_loads(wh, settings, monkeypatch):
+    """`fupin indicators --from 2020-10 --to 2020-12 --level all --cadres`: D is 31 December, the
+    period three whole months, every level listed, and each cadre's load after the marts."""
+    from click.testing import CliRunner
+
+    from fupin.cli import cli
+
+    land(wh, base_events())
+    monkeypatch.setenv("FUPIN_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("FUPIN_CLICKHOUSE_DATABASE", settings.clickhouse_database)
+    result = CliRunner().invoke(cli, ["indicators", "--from", "2020-10", "--to", "2020-12", "--level", "all",
+                                      "--cadres", "--format", "json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    body = result.output[result.output.index("[") :]
+    rows = json.loads(body[: body.index("\ncadre loads")])
+    assert {r["level"] for r in rows} >= {"county", "township", "village"}
+    assert {r["reference_date"] for r in rows} == {"2020-12-31"}
+    assert {r["visit_months_in_period"] for r in rows} == {3}
+    assert "cadre loads at 2020-12-31:" in result.output
+    bad = CliRunner().invoke(cli, ["indicators", "--from", "2020-10", "--level", "county"])
+    assert bad.exit_code == 2 and "needs both --from and --to" in bad.output
+
+
+def test_another_date_keeps_the_builds_already_made(wh, settings):
+    """Asking for D2 after D1 adds D2's rows; D1's stay as they were (no rebuild to read them)."""
+    land(wh, base_events())
+    assert run_build_job(wh, settings, as_of_date=D)["success"]
+    first = mart(wh, settings, "census", "county")
+    assert run_build_job(wh, settings, as_of_date="2020-06-30")["success"]
+    assert mart(wh, settings, "census", "county", d="2020-06-30")
+    again = mart(wh, settings, "census", "county")
+    strip = lambda rows: {k: {c: v for c, v in r.items() if c != "built_at"} for k, r in rows.items()}  # noqa: E731
+    assert strip(again) == strip(first)

@@ -171,8 +171,12 @@ def test_cli_rejects_a_wrong_checksum_with_its_reason(tmp_path, broker, monkeypa
         encoding="utf-8",
     )
     result = CliRunner().invoke(cli, ["publish", "-d", "human_resources", "-f", str(f), "--json"])
-    assert result.exit_code == 0, result.output
-    summary = orjson.loads(result.output.strip().splitlines()[-1])
+    # One row of two rejected: the command says so and exits 1, unless that share is allowed.
+    assert result.exit_code == 1 and "1 of 2 rows (50.0%) were rejected" in result.output, result.output
+    again = CliRunner().invoke(cli, ["publish", "-f", str(f), "--json", "--allow-rejects", "0.5", "-d",
+                                     "human_resources"])
+    assert again.exit_code == 0, again.output
+    summary = orjson.loads(next(ln for ln in result.output.splitlines() if ln.startswith("{")))
     assert (summary["accepted"], summary["rejected"]) == (1, 1)
     with (tmp_path / "employment.csv.rejects.csv").open() as fh:
         (row,) = list(csv.DictReader(fh))
@@ -336,3 +340,29 @@ def test_a_mapping_must_classify_every_column(tmp_path, broker):
     bad.write_text(yaml.safe_dump(doc, allow_unicode=True))
     with pytest.raises(MappingError, match="'drop' maps each kind"):
         Mapping.load(bad)
+
+
+def test_publish_takes_departments_from_a_manifest_and_from_envelopes(tmp_path, broker, monkeypatch):
+    settings = _settings(tmp_path, broker)
+    monkeypatch.setenv("FUPIN_BROKER_BOOTSTRAP", broker)
+    monkeypatch.setenv("FUPIN_TOPIC_PREFIX", settings.topic_prefix)
+    monkeypatch.setenv("FUPIN_DATA_DIR", str(settings.data_dir))
+    out = tmp_path / "county"
+    simulate(out, households=60, seed=4)
+    result = CliRunner().invoke(cli, ["publish", "--manifest", str(out / "manifest.json"), "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [orjson.loads(line) for line in result.output.strip().splitlines() if line.startswith("{")]
+    assert len(lines) == 12 and {s["department"] for s in lines} >= {"civil_affairs", "water", "assessment"}
+    assert sum(s["accepted"] for s in lines) == len(consume_all(broker, input_topics(settings)))
+    # A JSONL of envelopes names its department: no --department needed.
+    pub = Publisher(settings, "water")
+    f = tmp_path / "envelopes.jsonl"
+    f.write_bytes(orjson.dumps(pub.build("water_assessed", "H1", "431224104201", "2020-05-01",
+                                         {"safe": True, "issues": []})) + b"\n")
+    result = CliRunner().invoke(cli, ["publish", "-f", str(f), "--json"])
+    assert result.exit_code == 0 and orjson.loads(result.output.strip().splitlines()[-1])["department"] == "water"
+    # A file that tells nothing: a usage error naming the option.
+    loose = tmp_path / "loose.csv"
+    loose.write_text("a,b\n1,2\n")
+    result = CliRunner().invoke(cli, ["publish", "-f", str(loose)])
+    assert result.exit_code == 2 and "pass --department" in result.output

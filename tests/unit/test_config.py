@@ -44,3 +44,18 @@ def test_unknown_key_in_file_is_rejected(tmp_path):
 def test_require_names_missing_setting():
     with pytest.raises(SettingsError, match="pseudonym_key"):
         load_settings(env={}).require("pseudonym_key")
+
+
+def test_readme_settings_table_names_every_setting():
+    """The README's configuration table is complete: every field of Settings has a row."""
+    import dataclasses
+    import re
+
+    from fupin import PROJECT_ROOT
+    from fupin.config import Settings
+
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Configuration") :].split("\n## ")[0]
+    named = set(re.findall(r"`([a-z_]+)`", "\n".join(ln.split("|")[1] for ln in table.splitlines() if ln.startswith("| `"))))
+    fields = {f.name for f in dataclasses.fields(Settings)} - {"extra"}
+    assert fields - named == set()

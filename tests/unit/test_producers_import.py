@@ -194,3 +194,30 @@ def test_truth_equals_the_domain_fold_of_the_imported_events(county, settings):
     assert folded.keys() == truth.keys()
     mismatches = [(k, folded[k], truth[k]) for k in truth if folded[k] != truth[k]]
     assert mismatches == []
+
+
+def test_every_simulated_header_passes_its_mapping_check(county):
+    from producers.importers import read_header
+
+    for layout in LAYOUTS.values():
+        path = county / layout.path
+        mapping = find_mapping(layout.department, path)
+        if mapping.format != "jsonl":
+            mapping.check_header(read_header(mapping.format, path, mapping.encoding), path.name)
+
+
+def test_a_header_missing_the_household_column_is_refused_before_any_row(tmp_path, settings):
+    """The issue's case: all 20 rows used to be rejected as 'empty'; now the header is refused."""
+    from producers.importers import import_file
+
+    mapping = find_mapping("civil_affairs", Path("assistance.csv"))
+    header = ["业务流水号", "录入时间", "业务类型", "行政区划代码", "业务日期", "姓名", "身份证号", "终止原因"]
+    f = tmp_path / "assistance.csv"
+    rows = [f"MZ{i},2020-03-02 10:00:00,低保退出,431224104201,2020-03-01,王五,11010519491231002X,迁出"
+            for i in range(20)]
+    f.write_text(",".join(header) + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.raises(MappingError, match="lacks column\\(s\\) 户编号 that mapping civil_affairs_assistance"):
+        mapping.check_header(header, f.name)
+    # import_file refuses it the same way, before opening a producer (no broker is configured here)
+    with pytest.raises(MappingError, match="lacks column\\(s\\) 户编号.*nothing was sent"):
+        import_file(settings, "civil_affairs", f)
