@@ -289,7 +289,20 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def last_result_file(settings) -> Path:
+    """The last checkpoint's report (the dashboard's data-health page reads it)."""
+    return Path(settings.data_dir) / "checkpoint" / "last.json"
+
+
 def run_checkpoint_job(warehouse, settings, **params: Any) -> dict[str, Any]:
     """The ``check`` job of the warehouse service: run the checkpoint in the process owning chdb."""
+    from datetime import UTC
+
+    from fupin.heartbeat import write_json
+
     docs = params.get("data_docs")
-    return run_checkpoint(warehouse, settings, Path(docs) if docs else None)
+    report = run_checkpoint(warehouse, settings, Path(docs) if docs else None)
+    path = last_result_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, {**report, "finished_at": datetime.now(UTC).isoformat(timespec="seconds")})
+    return report
