@@ -219,19 +219,28 @@ def region(reader: Any, q: dict[str, str]) -> dict[str, Any]:
 
 
 def overview(reader: Any, q: dict[str, str]) -> dict[str, Any]:
-    """Census and assessment of one region at D, with each rate's parts and threshold flags."""
+    """Census and assessment of one region at D (one statement), with each rate's parts and threshold flags."""
     code, d = _resolve(reader, q)
-    params = {"region": code, "d": d}
     where = "region_code = {region:String} AND reference_date = toDate({d:String}) AND cutoff IS NULL"
-    census = rows_of(reader, f"SELECT * EXCEPT (build_key, built_at) FROM census WHERE {where}", params)
-    assessment = rows_of(
-        reader, f"SELECT * EXCEPT (build_key, built_at) FROM assessment WHERE {where}", params
+    names, rows = reader.query_columns(
+        f"SELECT c.*, 1 AS __assessment, a.* FROM (SELECT * EXCEPT (build_key, built_at) FROM census WHERE {where}) AS c "
+        f"LEFT JOIN (SELECT * EXCEPT (build_key, built_at) FROM assessment WHERE {where}) AS a ON a.region_code = c.region_code",
+        {"region": code, "d": d},
     )
+    census = assessment = None
+    if rows:
+        split = names.index("__assessment")
+        # the engine names the right side's repeated keys "a.region_code" …: strip the alias
+        values = [_plain(v) for v in rows[0]]
+        census = dict(zip(names[:split], values[:split], strict=True))
+        assessment = {
+            n.removeprefix("a."): v for n, v in zip(names[split + 1 :], values[split + 1 :], strict=True)
+        }
     return {
         "region_code": code,
         "date": d,
-        "census": census[0] if census else None,
-        "assessment": assessment[0] if assessment else None,
+        "census": census,
+        "assessment": assessment,
         "rates": {r.column: [r.numerator, r.denominator, r.threshold] for r in RATES.values()},
         "flags": FLAGS,
     }
@@ -310,30 +319,31 @@ def alerts(reader: Any, q: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def health(reader: Any, q: dict[str, str]) -> dict[str, Any]:
-    """Feed freshness per department, dead letters by reason, the region's consistency findings."""
+def feeds(reader: Any, q: dict[str, str]) -> dict[str, Any]:
+    """Per department the latest event's valid, transaction and landing time (live)."""
+    rows = rows_of(reader, "SELECT * FROM data_health_feeds ORDER BY department", {})
+    return {
+        "columns": ["department", "latest_occurred_at", "latest_recorded_at", "latest_ingested_at"],
+        "rows": rows,
+    }
+
+
+def dead_letters(reader: Any, q: dict[str, str]) -> dict[str, Any]:
+    """Dead letters by source topic and reason (live; counts only)."""
+    rows = rows_of(reader, "SELECT * FROM data_health_dead_letters ORDER BY dead_letters DESC, reason", {})
+    return {"columns": ["source_topic", "reason", "dead_letters", "latest_received_at"], "rows": rows}
+
+
+def consistency(reader: Any, q: dict[str, str]) -> dict[str, Any]:
+    """The region's consistency findings at D (两线合一, missed candidates, live vs batch, totals)."""
     code, d = _resolve(reader, q)
-    feeds = rows_of(reader, "SELECT * FROM data_health_feeds ORDER BY department", {})
-    dead = rows_of(reader, "SELECT * FROM data_health_dead_letters ORDER BY dead_letters DESC, reason", {})
-    consistency = rows_of(
+    rows = rows_of(
         reader,
         "SELECT * EXCEPT (build_key, built_at) FROM consistency WHERE region_code = {region:String} "
         "AND reference_date = toDate({d:String}) AND cutoff IS NULL",
         {"region": code, "d": d},
     )
-    return {
-        "region_code": code,
-        "date": d,
-        "feeds": {
-            "columns": ["department", "latest_occurred_at", "latest_recorded_at", "latest_ingested_at"],
-            "rows": feeds,
-        },
-        "dead_letters": {
-            "columns": ["source_topic", "reason", "dead_letters", "latest_received_at"],
-            "rows": dead,
-        },
-        "consistency": consistency[0] if consistency else None,
-    }
+    return {"region_code": code, "date": d, "consistency": rows[0] if rows else None}
 
 
 STAGING_EVENTS = """
@@ -365,12 +375,14 @@ ENDPOINTS: dict[str, tuple[Callable[[Any, dict[str, str]], dict[str, Any]], str]
     "children": (children, "dashboard"),
     "series": (series, "dashboard"),
     "alerts": (alerts, "dashboard"),
-    "health": (health, "dashboard"),
+    "feeds": (feeds, "dashboard"),
+    "dead_letters": (dead_letters, "dashboard"),
+    "consistency": (consistency, "dashboard"),
 }
 #: The panels of each page (a page's data = these endpoints), for the benchmark and the browser.
 PAGES = {
     "overview": ["meta", "region", "overview", "children"],
     "series": ["region", "series"],
     "alerts": ["region", "alerts"],
-    "health": ["region", "health"],
+    "health": ["region", "feeds", "dead_letters", "consistency", "checkpoint"],
 }

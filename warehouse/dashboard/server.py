@@ -293,6 +293,8 @@ def _handler(app: Dashboard):
                     self._file(STATIC, path[len("/static/") :])
                 else:  # every page is the one application; the URL's fragment names page, region and date
                     self._file(STATIC, "index.html")
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the browser went away (a page left while its data was on the way)
             except auth.AuthError as exc:
                 if path.startswith("/api/"):
                     self._json(exc.status, {"error": str(exc)})

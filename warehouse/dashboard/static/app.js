@@ -241,7 +241,8 @@ async function pageAlerts(main) {
 }
 
 async function pageHealth(main) {
-  const [region, h, cp] = await Promise.all([api("region"), api("health"), api("checkpoint")]);
+  const [region, feeds, dead, cons0, cp] = await Promise.all([api("region"), api("feeds"), api("dead_letters"), api("consistency"), api("checkpoint")]);
+  const h = { feeds, dead_letters: dead, consistency: cons0.consistency };
   await renderBreadcrumb(region);
   const cpNode = el("div", { class: "figs" },
     el("div", { class: "fig" + (cp.success === false ? " bad" : ""), id: "checkpoint-result" }, el("span", { class: "label", text: t("checkpoint") }),
