@@ -150,6 +150,12 @@ def test_clickhouse_connect_lists_the_marts_and_reads_a_county(site, tokens):
     } <= tables
     assert not tables & {"events", "events_latest", "dead_letters", "alerts", "household_status_history"}
     assert {r[0] for r in client.query("SELECT name FROM system.databases").result_rows} == {db}
+    # the engine filters the catalog: every table a dashboard token sees is one it may read
+    from fupin.auth import may_read
+
+    seen = {r[0] for r in client.query("SELECT name FROM system.tables").result_rows}
+    assert seen == tables and all(may_read("dashboard", t) for t in seen)
+    assert not client.query("SELECT name FROM system.columns WHERE table = 'events'").result_rows
     for family in ("census", "assessment"):
         result = client.query(
             f"SELECT * EXCEPT (build_key, built_at) FROM {family} WHERE level = 'county' "
@@ -163,7 +169,9 @@ def test_clickhouse_connect_lists_the_marts_and_reads_a_county(site, tokens):
     df = client.query_df("SELECT region_code, households_total FROM census WHERE level = 'township'")
     assert len(df) >= 2
     for refused in ("SELECT count() FROM events", "SELECT * FROM system.users", "INSERT INTO census SELECT * FROM census",
-                    f"SELECT count() FROM {db}.dead_letters"):  # fmt: skip
+                    f"SELECT count() FROM {db}.dead_letters",
+                    "SELECT name FROM system.tables SETTINGS additional_table_filters = {}",
+                    "SELECT count() FROM system.parts"):  # fmt: skip
         with pytest.raises(DatabaseError):
             client.query(refused)
     with pytest.raises(DatabaseError):
