@@ -128,7 +128,10 @@ def warehouse_scan_job(warehouse: Any, settings: Settings, **params: Any) -> dic
 
     db = warehouse.database
     tables = warehouse.query(
-        "SELECT name FROM system.tables WHERE database = {db:String} AND engine NOT IN ('View', 'Dictionary') "
+        # views and materialized views hold no data of their own (an MV's target is scanned); a Set
+        # or Join table cannot be read (event_ids: hashes of event ids)
+        "SELECT name FROM system.tables WHERE database = {db:String} "
+        "AND engine NOT IN ('View', 'Dictionary', 'MaterializedView', 'Set', 'Join') "
         "AND NOT is_temporary ORDER BY name",
         {"db": db},
     )
