@@ -191,8 +191,6 @@ def _render(report: dict[str, Any]) -> str:
             lines.extend(f"  {name}  rows={rows}" for name, rows in wh["tables"].items())
     elif wh is None:
         lines.append("warehouse service: not started (--no-warehouse)")
-    if report.get("dashboard_url"):
-        lines.append(f"dashboard: {report['dashboard_url']}")
     elif not wh["alive"]:
         lines.append(f"warehouse service: pid {wh['pid']} gone")
     elif "error" in wh:
@@ -200,6 +198,8 @@ def _render(report: dict[str, Any]) -> str:
     else:
         lines.append(f"warehouse service: pid {wh['pid']} at {wh['url']}")
         lines.extend(_render_health(wh["health"]))
+    if report.get("dashboard_url"):
+        lines.append(f"dashboard: {report['dashboard_url']}")
     components = report.get("components") or []
     if components:
         lines.append("components:")
