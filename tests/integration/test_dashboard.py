@@ -312,6 +312,19 @@ def test_series_alerts_and_health_pages(site, tokens, browser):
     driver.get(f"{site.url}/?page=series&region={COUNTY}&date={D}")
     wait_ready(driver)
     assert len(driver.find_elements(By.CSS_SELECTOR, ".chart canvas")) == 5
+    # every chart exports as PNG, every table as CSV and JSON (what the buttons download)
+    png = driver.execute_script(
+        "return echarts.getInstanceByDom(document.getElementById('chart-status')).getDataURL({type: 'png'})"
+    )
+    assert png.startswith("data:image/png;base64,") and len(png) > 1000
+    assert len(driver.find_elements(By.CSS_SELECTOR, "[data-export='png']")) == 5
+    csv_text = driver.execute_script(
+        "return csvOf(['month', 'poor_households'], [{month: '2020-01-31', poor_households: 3}])"
+    )
+    assert csv_text == "\ufeffmonth,poor_households\n2020-01-31,3\n"
+    assert driver.find_elements(By.CSS_SELECTOR, "[data-export='csv']") and driver.find_elements(
+        By.CSS_SELECTOR, "[data-export='json']"
+    )
     driver.save_screenshot(str(ARTIFACTS / "dashboard-series.png"))
 
     driver.get(f"{site.url}/?page=alerts&region={COUNTY}&date={D}")
