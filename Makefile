@@ -5,8 +5,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 # Every package of the platform and dev extras at the version checked together (make lock writes it).
 LOCK   := requirements.lock
+# Apache ECharts for the dashboard, from the npm registry at set-up (never a CDN; not committed).
+ECHARTS_VERSION := 6.1.0
+ECHARTS := warehouse/dashboard/static/vendor/echarts.min.js
 
-.PHONY: install demo test lint bench clean lock readme-check adapter-suite adapter-fast
+.PHONY: install demo test lint bench clean lock readme-check adapter-suite adapter-fast browser
 
 $(STAMP): pyproject.toml warehouse/dbt_chdb/pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
@@ -30,15 +33,28 @@ lock:
 readme-check: install
 	$(PY) -m tests.e2e.readme_steps
 
-install: $(STAMP)
+$(ECHARTS):
+	@command -v npm >/dev/null || { echo "npm is needed once to fetch Apache ECharts for the dashboard" >&2; exit 1; }
+	tmp=$$(mktemp -d) && (cd $$tmp && npm pack --silent echarts@$(ECHARTS_VERSION) >/dev/null && tar -xzf echarts-$(ECHARTS_VERSION).tgz package/dist/echarts.min.js package/LICENSE) \
+	  && mkdir -p $(@D) && cp $$tmp/package/dist/echarts.min.js $@ && cp $$tmp/package/LICENSE $(@D)/ECHARTS-LICENSE && rm -rf $$tmp
+
+install: $(STAMP) $(ECHARTS)
+
+# The browser tests need Debian's chromium and chromium-driver: installed when absent and we may (root).
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null || ! fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    { apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-wqy-microhei; } \
+	      || echo "chromium could not be installed: the browser tests will skip"; \
+	  else echo "chromium/chromium-driver absent and not root: the browser tests will skip"; fi; fi
 
 demo: install
-	$(VENV)/bin/fupin demo
+	$(VENV)/bin/fupin demo --keep
 
 lint: install
 	$(VENV)/bin/ruff check .
 
-test: install lint
+test: install lint browser
 	$(PY) -m pytest -q
 	$(MAKE) adapter-fast
 

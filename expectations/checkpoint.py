@@ -297,13 +297,25 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def last_result_file(settings) -> Path:
+    """The last checkpoint's report (the dashboard's data-health page reads it)."""
+    return Path(settings.data_dir) / "checkpoint" / "last.json"
+
+
 def run_checkpoint_job(warehouse, settings, **params: Any) -> dict[str, Any]:
     """The ``check`` job of the warehouse service: run the checkpoint in the process owning chdb."""
+    from datetime import UTC
+
+    from fupin.heartbeat import write_json
     from fupin.progress import JobLog
 
     docs = params.get("data_docs")
     log = JobLog(settings.data_dir, "check")  # `fupin build` shows these lines while it waits
     try:
-        return run_checkpoint(warehouse, settings, Path(docs) if docs else None, progress=log.say)
+        report = run_checkpoint(warehouse, settings, Path(docs) if docs else None, progress=log.say)
     finally:
         log.close()
+    path = last_result_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, {**report, "finished_at": datetime.now(UTC).isoformat(timespec="seconds")})
+    return report

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("expectations.cli:check", "Run the data-quality checkpoint (Great Expectations)."),
     "indicators": ("fupin.build:indicators", "Print census, assessment or consistency indicators."),
     "token": ("fupin.token_cli:token", "Create, list and revoke access tokens of the platform's roles."),
+    "dashboard": ("warehouse.dashboard.cli:dashboard", "Serve the provincial dashboard in the browser."),
     "privacy": ("fupin.scan:privacy_cli", "Privacy: scan topics, warehouse, logs and files for raw identifiers."),
 }
 

@@ -70,6 +70,10 @@ class Settings:
     gateway_index_size: int = 1_000_000
     #: Processes that judge large requests beside the event loop (0: all in the loop).
     gateway_workers: int = 1
+    #: Port of the dashboard (warehouse/dashboard); 0 picks a free one.
+    dashboard_port: int = 0
+    #: The dashboard's public view suppresses every cell counting fewer households than this.
+    public_min_households: int = 5
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     # -- derived paths -------------------------------------------------------------------------
@@ -115,7 +119,9 @@ def _coerce(name: str, typ: Any, raw: Any) -> Any:
         raise SettingsError(f"setting '{name}' has an invalid value {raw!r}: expected {tname}") from exc
 
 
-def load_settings(env: dict[str, str] | None = None, config_file: Path | None = None, **overrides: Any) -> Settings:
+def load_settings(
+    env: dict[str, str] | None = None, config_file: Path | None = None, **overrides: Any
+) -> Settings:
     """Build the settings from environment, TOML file and explicit overrides, and check them."""
     env = dict(os.environ if env is None else env)
     path = config_file or (Path(env["FUPIN_CONFIG"]) if env.get("FUPIN_CONFIG") else Path("fupin.toml"))
@@ -161,6 +167,10 @@ def _check(s: Settings) -> None:
         raise SettingsError("setting 'gateway_workers' must be 0 or more")
     if s.gateway_ack_timeout <= 0:
         raise SettingsError("setting 'gateway_ack_timeout' must be more than 0 seconds")
+    if not (0 <= s.dashboard_port < 65536):
+        raise SettingsError("setting 'dashboard_port' must be a port number (0 = any free port)")
+    if s.public_min_households < 1:
+        raise SettingsError("setting 'public_min_households' must be at least 1")
     if s.mode == "server":
         s.require("broker_bootstrap")
         s.require("clickhouse_host")

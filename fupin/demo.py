@@ -148,7 +148,8 @@ def _report_missed_thresholds(env: dict[str, str], reference_date: str) -> None:
 @click.option("--bad-share", default=0.002, show_default=True, help="Share of bad input mixed in.")
 @click.option("--timeout", default=1800.0, show_default=True, help="Seconds to wait for the pipeline to settle.")
 @click.option("--workers", default=2, show_default=True, help="Stream workers sharing the partitions.")
-@click.option("--keep-running", is_flag=True, help="Leave the stack running at the end.")
+@click.option("--keep-running", "--keep", "keep_running", is_flag=True,
+              help="Leave the stack (and the dashboard) running at the end, until 'fupin down'.")
 @click.pass_context
 def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to: int, bad_share: float,
          timeout: float, workers: int, keep_running: bool) -> None:
@@ -212,3 +213,8 @@ def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to
                 os.killpg(worker.pid, signal.SIGKILL)
         if started_here and not keep_running:
             _fupin("down", env=env, check=False)
+    if keep_running:
+        from warehouse.dashboard.server import login_url
+
+        click.secho(f"\nDashboard: {login_url(settings) or 'not running (see fupin status)'}", bold=True)
+        click.echo("  (left running with the stack until 'fupin down')")

@@ -130,8 +130,10 @@ def warehouse_scan_job(warehouse: Any, settings: Settings, **params: Any) -> dic
     # Set and Join tables cannot be read (the event-id Set of the validity check holds ids only);
     # a materialized view's rows are its target table's, read there.
     tables = warehouse.query(
+        # views and materialized views hold no data of their own (an MV's target is scanned); a Set
+        # or Join table cannot be read (event_ids: hashes of event ids)
         "SELECT name FROM system.tables WHERE database = {db:String} "
-        "AND engine NOT IN ('View', 'Dictionary', 'Set', 'Join', 'MaterializedView') "
+        "AND engine NOT IN ('View', 'Dictionary', 'MaterializedView', 'Set', 'Join') "
         "AND NOT is_temporary ORDER BY name",
         {"db": db},
     )

@@ -99,6 +99,7 @@ def service_url(settings: Settings) -> str | None:
 BROKER_MARK = "tansu"
 WAREHOUSE_MARK = "warehouse"
 WORKER_MARK = "stream"
+DASHBOARD_MARK = "dashboard"
 
 
 def worker_files(settings: Settings) -> list[Path]:
@@ -257,6 +258,39 @@ def start_warehouse(
     )
 
 
+def dashboard_file(settings: Settings) -> Path:
+    """The dashboard's own pid file (``warehouse.dashboard.server``)."""
+    return Path(settings.data_dir) / "dashboard.json"
+
+
+def live_dashboard(settings: Settings) -> dict[str, Any] | None:
+    info = read_json(dashboard_file(settings))
+    return info if info and process_matches(info.get("pid"), DASHBOARD_MARK) else None
+
+
+def start_dashboard(settings: Settings, timeout: float = 60.0) -> dict[str, Any]:
+    """Start `fupin dashboard` detached and wait until it records itself (its URL)."""
+    log_path = log_dir(settings) / "dashboard.log"
+    env = {**os.environ, "FUPIN_DATA_DIR": str(Path(settings.data_dir).resolve())}
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "fupin.cli", "dashboard"], stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, env=env, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(
+                f"the dashboard exited with code {proc.returncode}; {log_path} ends with:\n{log_tail(log_path)}"
+            )
+        info = read_json(dashboard_file(settings)) or {}
+        if info.get("pid") == proc.pid and info.get("url"):
+            return {"pid": proc.pid, "url": info["url"], "log": str(log_path)}
+        time.sleep(0.2)
+    stop_process(proc.pid, DASHBOARD_MARK, timeout=10.0)
+    raise StackError(
+        f"the dashboard did not start within {timeout:.0f}s; {log_path} ends with:\n{log_tail(log_path)}"
+    )
+
+
 def start_stack(settings: Settings, warehouse: bool = True, timeout: float = 60.0) -> dict[str, Any]:
     """Start broker, topics and (optionally) the warehouse service; record them in stack.json.
 
@@ -309,11 +343,15 @@ def start_stack(settings: Settings, warehouse: bool = True, timeout: float = 60.
         if warehouse:
             state["warehouse"] = start_warehouse(settings, bootstrap_servers, logs / "warehouse.log", timeout)
             write_state(settings, state)
+            state["dashboard"] = start_dashboard(settings, timeout)
+            write_state(settings, state)
         from producers.gateway.process import start_gateway
 
         state["gateway"] = start_gateway(settings, bootstrap_servers, logs / "gateway.log", timeout)
         write_state(settings, state)
     except BaseException:
+        if (state.get("dashboard") or {}).get("pid"):
+            stop_process(state["dashboard"]["pid"], DASHBOARD_MARK, timeout=10.0)
         if (state.get("warehouse") or {}).get("pid"):
             stop_process(state["warehouse"]["pid"], WAREHOUSE_MARK, timeout=10.0)
         stop_process(proc.pid, BROKER_MARK, timeout=10.0)
@@ -363,6 +401,8 @@ def stop_stack(settings: Settings, timeout: float = 10.0) -> list[str]:
         else:
             path.unlink(missing_ok=True)  # left by a worker that died
     done += stop_processes(workers, timeout)
+    if dash := live_dashboard(settings):
+        done += stop_processes([("dashboard", dash["pid"], DASHBOARD_MARK)], timeout)
     from producers.gateway.process import stop_gateway
 
     done += stop_gateway(state, timeout)  # it publishes into the broker, as the workers do
@@ -474,6 +514,10 @@ def heal_stack(settings: Settings, warehouse: bool = True, timeout: float = 60.0
             write_state(settings, state)
             wh = state["warehouse"]
             done.append(f"warehouse service: pid {wh['pid']} at {wh['url']} started{was}")
+        if not live_dashboard(settings):
+            state["dashboard"] = start_dashboard(settings, timeout)
+            write_state(settings, state)
+            done.append(f"dashboard: pid {state['dashboard']['pid']} at {state['dashboard']['url']} started")
     from producers.gateway.process import MARK as GATEWAY_MARK
     from producers.gateway.process import start_gateway
 
@@ -580,9 +624,17 @@ def embedded_status(settings: Settings) -> dict[str, Any]:
         else:
             problems.append(f"warehouse service pid {wh.get('pid')} is gone")
     report["warehouse"] = wh
+    dash = read_json(dashboard_file(settings))
+    report["dashboard_url"] = (
+        dash.get("url") if dash and process_matches(dash.get("pid"), DASHBOARD_MARK) else None
+    )
     report["components"] = components = [_broker_component(broker)]
     if wh:
         components += _service_components(settings, wh)
+    if dash:
+        alive = process_matches(dash.get("pid"), DASHBOARD_MARK)
+        verdict = assess(dash.get("heartbeat"), alive, dash.get("updated_at"))
+        components.append(_component("dashboard", dash.get("pid"), verdict, url=dash.get("url")))
     components += worker_components(settings)
     problems += [
         f"{c['component']}: {c['state']}" + (f" ({c['reason']})" if c["reason"] else "")

@@ -85,6 +85,8 @@ def up(ctx: click.Context, no_warehouse: bool, timeout: float) -> None:
         click.echo(f"warehouse service: pid {wh['pid']} at {wh['url']} (log {wh['log']})")
     else:
         click.echo("warehouse service: not started (--no-warehouse)")
+    if state.get("dashboard"):
+        click.echo(f"dashboard: pid {state['dashboard']['pid']} at {_dashboard_login(settings)}")
     for w in restarted:
         click.echo(f"stream worker {w['worker']}: pid {w['pid']} started again (log {w['log']})")
     if state.get("gateway"):
@@ -95,6 +97,12 @@ def up(ctx: click.Context, no_warehouse: bool, timeout: float) -> None:
             f"note: FUPIN_BROKER_BOOTSTRAP={settings.broker_bootstrap} is set, so other commands "
             "will use that broker, not this one"
         )
+
+
+def _dashboard_login(settings) -> str:
+    from warehouse.dashboard.server import login_url
+
+    return login_url(settings) or "(not answering yet)"
 
 
 def _ensure_server_topics(settings) -> None:
@@ -300,6 +308,8 @@ def _render(report: dict[str, Any]) -> str:
     else:
         lines.append(f"warehouse service: pid {wh['pid']} at {wh['url']}")
         lines.extend(_render_health(wh["health"]))
+    if report.get("dashboard_url"):
+        lines.append(f"dashboard: {report['dashboard_url']}")
     components = report.get("components") or []
     if components:
         lines.append("components:")

@@ -44,6 +44,13 @@ from warehouse.client import ChdbWarehouse, WarehouseError, _RowQueries, param_t
 READ_STATEMENTS = frozenset({"SelectWithUnionQuery"})
 #: Tables every SELECT may name implicitly (``SELECT 1`` reads system.one).
 IMPLICIT_TABLES = frozenset({"system.one"})
+#: The catalog a BI client reads to list what it may query (the ClickHouse HTTP interface, and
+#: only there): a session opened with ``catalog=True`` may read these, and the engine itself
+#: filters their rows (``additional_table_filters``, set before ``readonly``) to the platform's
+#: database and the tables the role may read.
+CATALOG_TABLES = frozenset(
+    {"system.settings", "system.databases", "system.tables", "system.columns", "system.functions"}
+)
 #: Scalar functions that read files, other databases' metadata, dictionaries or server state.
 DENIED_FUNCTIONS = frozenset(
     {
@@ -142,7 +149,13 @@ def _tree(lines: list[str]) -> list[_Node]:
     return roots
 
 
-def _check_unresolved(lines: list[str], database: str, role: str, others: frozenset[str]) -> None:
+def _check_unresolved(
+    lines: list[str],
+    database: str,
+    role: str,
+    others: frozenset[str],
+    allowed: frozenset[str] = IMPLICIT_TABLES,
+) -> None:
     """The tables the statement names, from the engine's query tree before any analysis pass.
 
     The analysis (``EXPLAIN QUERY TREE``) evaluates constant scalar subqueries, and an error it
@@ -152,7 +165,7 @@ def _check_unresolved(lines: list[str], database: str, role: str, others: frozen
     ctes = {m.group(1) for line in lines if (m := _CTE.search(line))}
 
     def table(name: str) -> None:
-        if name in ctes or name in IMPLICIT_TABLES:
+        if name in ctes or name in allowed:
             return
         db, _, table_name = name.rpartition(".")
         if (db or database) != database:
@@ -163,7 +176,7 @@ def _check_unresolved(lines: list[str], database: str, role: str, others: frozen
     def walk(node: _Node, place: str) -> None:
         if m := _IDENTIFIER.match(node.label):
             name = m.group(1).strip()
-            if name not in IMPLICIT_TABLES and name.split(".", 1)[0] in others:
+            if name not in allowed and name.split(".", 1)[0] in others:
                 raise ReadOnlyRefused(f"read-only: {name} is outside the database {database}")
             if place == "table":
                 table(name)
@@ -181,13 +194,20 @@ def _check_unresolved(lines: list[str], database: str, role: str, others: frozen
 
 
 def check_statement(
-    run, sql: str, params: dict[str, Any] | None, database: str, role: str, quote=param_text
+    run,
+    sql: str,
+    params: dict[str, Any] | None,
+    database: str,
+    role: str,
+    quote=param_text,
+    allowed: frozenset[str] = IMPLICIT_TABLES,
 ) -> str:
     """The canonical text of ``sql`` if ``role`` may run it read-only; else ReadOnlyRefused.
 
     ``run(sql, params) -> list[str]`` runs a statement on the read-only connection and gives the
     first column of its rows (the engine's parse and analysis); ``quote`` makes a text a String
-    parameter for that connection.
+    parameter for that connection; ``allowed``: the tables outside the database it may read
+    (system.one; the catalog on a catalog session).
     """
     if not isinstance(sql, str) or not sql.strip():
         raise ReadOnlyRefused("read-only: an empty statement")
@@ -215,13 +235,15 @@ def check_statement(
         others = frozenset(run("SELECT name FROM system.databases", None)) - {database}
     except WarehouseError:  # a server reader without a grant on system.*: the engine's grants rule there
         others = _KNOWN_DATABASES - {database}
-    _check_unresolved(run(f"EXPLAIN QUERY TREE run_passes = 0 {canonical}", params), database, role, others)
+    _check_unresolved(
+        run(f"EXPLAIN QUERY TREE run_passes = 0 {canonical}", params), database, role, others, allowed
+    )
     for line in run(f"EXPLAIN QUERY TREE {canonical}", params):
         if line.lstrip().startswith("TABLE_FUNCTION"):
             raise ReadOnlyRefused("read-only: table functions are not accepted")
         if m := _TABLE.match(line):
             table = m.group(1)
-            if table in IMPLICIT_TABLES:
+            if table in allowed:
                 continue
             db, _, name = table.partition(".")
             if db != database:
@@ -235,6 +257,28 @@ def check_statement(
     return canonical
 
 
+def _quoted(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _catalog_filters(conn: ChdbWarehouse, database: str, role: str) -> str:
+    """The session setting that makes the engine show a role only its own part of the catalog."""
+    names = [
+        str(r[0])
+        for r in conn.query("SELECT name FROM system.tables WHERE database = {db:String}", {"db": database})
+    ]
+    readable = ", ".join(_quoted(n) for n in names if may_read(role, n)) or "''"
+    tables = f"database = {_quoted(database)} AND name IN ({readable})"
+    columns = f"database = {_quoted(database)} AND table IN ({readable})"
+    filters = {
+        "system.databases": f"name = {_quoted(database)}",
+        "system.tables": tables,
+        "system.columns": columns,
+    }
+    body = ", ".join(f"{_quoted(k)}: {_quoted(v)}" for k, v in filters.items())
+    return f"SET additional_table_filters = {{{body}}}"
+
+
 class ReadOnlyWarehouse(_RowQueries):
     """A read-only session on the warehouse for one role: query methods only, each statement checked.
 
@@ -245,16 +289,29 @@ class ReadOnlyWarehouse(_RowQueries):
     ``readonly`` and the limits).
     """
 
-    def __init__(self, inner: Any, role: str = OPERATOR, analysis: Any = None) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        role: str = OPERATOR,
+        analysis: Any = None,
+        allowed: frozenset[str] = IMPLICIT_TABLES,
+    ) -> None:
         self.inner = inner
         self.analysis = analysis or inner
         self.database = inner.database
         self.role = role
+        self.allowed = allowed
 
     @classmethod
     def chdb(
-        cls, path: Any, database: str, role: str = OPERATOR, limits: Limits | None = None
+        cls,
+        path: Any,
+        database: str,
+        role: str = OPERATOR,
+        limits: Limits | None = None,
+        catalog: bool = False,
     ) -> ReadOnlyWarehouse:
+        """``catalog``: the session may also read :data:`CATALOG_TABLES`, rows filtered by the engine."""
         limits = limits or Limits()
         opened: list[ChdbWarehouse] = []
         try:
@@ -262,12 +319,19 @@ class ReadOnlyWarehouse(_RowQueries):
                 conn = ChdbWarehouse(path, database, read_only=True)
                 opened.append(conn)
                 conn.execute(setup)
+                if catalog:
+                    conn.execute(_catalog_filters(conn, database, role))
                 conn.execute("SET readonly=1")
         except WarehouseError:
             for conn in opened:
                 conn.close()
             raise
-        return cls(opened[0], role, analysis=opened[1])
+        return cls(
+            opened[0],
+            role,
+            analysis=opened[1],
+            allowed=CATALOG_TABLES | IMPLICIT_TABLES if catalog else IMPLICIT_TABLES,
+        )
 
     def _lines(self, sql: str, params: dict[str, Any] | None) -> list[str]:
         return [str(r[0]) for r in self._call("query_columns", sql, params, self.analysis)[1]]
@@ -282,7 +346,7 @@ class ReadOnlyWarehouse(_RowQueries):
 
     def check(self, sql: str, params: dict[str, Any] | None = None) -> str:
         quote = param_text if isinstance(self.inner, ChdbWarehouse) else str
-        return check_statement(self._lines, sql, params, self.database, self.role, quote)
+        return check_statement(self._lines, sql, params, self.database, self.role, quote, self.allowed)
 
     def query_typed(
         self, sql: str, params: dict[str, Any] | None = None
@@ -291,6 +355,14 @@ class ReadOnlyWarehouse(_RowQueries):
 
     def query_columns(self, sql: str, params: dict[str, Any] | None = None) -> tuple[list[str], list[tuple]]:
         return self._call("query_columns", self.check(sql, params), params)
+
+    def query_bytes(self, sql: str, params: dict[str, Any] | None, fmt: str) -> bytes:
+        """The checked statement's result in one of the engine's output formats (embedded only)."""
+        canonical = self.check(sql, params)
+        try:
+            return self.inner._run(canonical, fmt, params).bytes()
+        except WarehouseError as exc:
+            raise _engine_refusal(exc) from None
 
     def query_df(self, sql: str, params: dict[str, Any] | None = None):
         if isinstance(self.inner, ChdbWarehouse):

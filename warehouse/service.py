@@ -5,7 +5,8 @@ ingestion runs happens here: the sink in a thread, queries and jobs (dbt build, 
 reference load, rebuild) in request threads, each with its own connection to the same engine.
 Readers never stop the sink; a long job only shares the engine's cores with it.
 
-API (JSON): ``GET /health``; ``POST /query`` {"sql", "params"} → {"columns", "types", "rows"}
+API (JSON): ``GET /health``; ClickHouse's HTTP interface at ``/`` and ``/ping`` for BI tools
+(:mod:`warehouse.clickhouse_http`, read-only for the token's role); ``POST /query`` {"sql", "params"} → {"columns", "types", "rows"}
 (one SELECT, run by :mod:`warehouse.readonly` for the caller's role); ``POST /jobs/<name>``
 {params} → the job's result. Every request carries a token (``Authorization: Bearer``,
 :mod:`fupin.auth`): without one 401, with a role that may not 403. At start the service issues
@@ -249,7 +250,9 @@ class Service:
             raise ValueError('"params" must be an object of query parameters')
         database = body.get("_database") or self.settings.clickhouse_database
         if database != self.settings.clickhouse_database:
-            raise ReadOnlyRefused(f"read-only: this service serves the database {self.settings.clickhouse_database} only")
+            raise ReadOnlyRefused(
+                f"read-only: this service serves the database {self.settings.clickhouse_database} only"
+            )
         wh = ReadOnlyWarehouse.chdb(self.path, database, role, self.limits)
         try:
             columns, types, rows = wh.query_typed(sql, params)
@@ -280,6 +283,12 @@ def _default(value: Any) -> Any:
 READER_ROLES = (auth.OPERATOR, auth.ANALYST, auth.DASHBOARD)
 
 
+def _clickhouse_error(exc: Exception):
+    from warehouse.clickhouse_http import _error
+
+    return _error(500, 1001, f"{type(exc).__name__}: {exc}")
+
+
 def _handler(service: Service):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -307,7 +316,30 @@ def _handler(service: Service):
         def _authorize(self, roles: tuple[str, ...] | None) -> auth.TokenRecord:
             return auth.authorize(service.settings, self.headers.get("Authorization"), roles)
 
+        def _clickhouse(self, method: str) -> bool:
+            """ClickHouse's HTTP interface at ``/`` and ``/ping`` (warehouse.clickhouse_http), for BI tools."""
+            if not (self.path == "/" or self.path.startswith(("/?", "/ping"))):
+                return False
+            from warehouse.clickhouse_http import answer
+
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            try:
+                reply = answer(service, method, self.path, self.headers, body)
+            except Exception as exc:  # the protocol's error form, never a dropped connection
+                log.exception("ClickHouse HTTP request failed")
+                reply = _clickhouse_error(exc)
+            self.send_response(reply.status)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            self.wfile.write(reply.body)
+            return True
+
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self._clickhouse("GET"):
+                return
             try:
                 self._authorize(None)
                 if self.path.rstrip("/") == "/health":
@@ -320,6 +352,8 @@ def _handler(service: Service):
                 self._send(500, {"error": str(exc)})
 
         def do_POST(self) -> None:  # noqa: N802
+            if self._clickhouse("POST"):
+                return
             try:
                 if self.path.rstrip("/") == "/query":
                     caller = self._authorize(READER_ROLES)

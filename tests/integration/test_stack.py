@@ -259,6 +259,8 @@ def test_full_stack_with_warehouse_service(stack_env):
         down = fupin("down", env=env)
         assert down.returncode == 0
         lines = down.stdout.splitlines()
+        assert lines[0].startswith("dashboard pid ")  # started by up with the service, stopped first
+        lines = lines[1:]
         assert lines[0].startswith(f"warehouse service pid {wh['pid']}: stopped")
         assert lines[1].startswith(f"broker pid {state['broker']['pid']}")
         assert not pid_alive(wh["pid"]) and not pid_alive(state["broker"]["pid"])
