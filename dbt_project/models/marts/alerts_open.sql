@@ -1,18 +1,25 @@
--- Open alert episodes by rule and village, live (a view over the alerts the sink lands): an
--- episode is open while no `resolved` message of its alert_id has landed. Counts only, no household.
+-- Open alert episodes by rule and village, live (a view over the episodes the sink lands): an
+-- episode's latest revision says whether it is open (raised), resolved or retracted (domain.md,
+-- alert episodes). Counts only, no household.
 {{ config(materialized='view') }}
 
 with episodes as (
 
     select
         alert_id,
-        any(rule) as rule,
-        any(region_code) as region_code,
-        min(if(state = 'raised', occurred_at, raised_occurred_at)) as raised_at,
-        max(state = 'resolved') as resolved,
-        max(ingested_at) as landed_at
-    from {{ source('warehouse', 'alerts') }}
-    group by alert_id
+        rule,
+        region_code,
+        state,
+        start_occurred_at,
+        ingested_at
+    from {{ source('warehouse', 'alerts') }} final
+
+),
+
+open_episodes as (
+
+    select * from episodes
+    where state = 'raised'
 
 )
 
@@ -20,8 +27,7 @@ select
     rule,
     region_code,
     count() as open_episodes,
-    min(raised_at) as oldest_raised_at,
-    max(landed_at) as latest_landed_at
-from episodes
-where not resolved
+    min(start_occurred_at) as oldest_raised_at,
+    max(ingested_at) as latest_landed_at
+from open_episodes
 group by rule, region_code
