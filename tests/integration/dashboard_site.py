@@ -4,6 +4,7 @@ warehouse service (its ClickHouse HTTP interface too) and the dashboard running 
 from __future__ import annotations
 
 import importlib.util
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,9 +35,11 @@ class Site:
 
 
 def alert_row(hh: str, region: str, occurred: str, rule: str = "unsafe_water") -> tuple:
+    """An open alert episode as the sink lands it (warehouse.sink.ALERT_COLUMNS)."""
     at = datetime.fromisoformat(occurred).replace(tzinfo=UTC)
-    return (f"A-{hh}-{uuid.uuid4().hex[:6]}", rule, "raised", hh, region, f"E-{hh}", at, None, None, at, "{}",
-            datetime.now(UTC))  # fmt: skip
+    now = datetime.now(UTC)
+    return (f"A-{hh}-{uuid.uuid4().hex[:6]}", rule, "raised", hh, region, f"E-{hh}", at, at, None, None, None,
+            time.time_ns() // 1000, now, "{}", now)  # fmt: skip
 
 
 def start_site(tmp: Path, households: int = 400) -> Site:
