@@ -307,21 +307,10 @@ def _dates_built_since(wh, db: str, table: str, since) -> set[str]:
 
 
 def _alert(hh: str, region: str, occurred: str) -> tuple:
+    """An open alert episode as the sink lands it (warehouse.sink.ALERT_COLUMNS)."""
     at = datetime.fromisoformat(occurred).replace(tzinfo=UTC)
-    return (
-        f"A-{hh}",
-        "unsafe_water",
-        "raised",
-        hh,
-        region,
-        f"E-{hh}",
-        at,
-        None,
-        None,
-        at,
-        "{}",
-        datetime.now(UTC),
-    )
+    now = datetime.now(UTC)
+    return (f"A-{hh}", "unsafe_water", "raised", hh, region, f"E-{hh}", at, at, None, None, None, 1, now, "{}", now)
 
 
 def test_incremental_build_equals_full_build(wh, settings):
