@@ -502,23 +502,16 @@ def _indicators(stack: Stack, family: str, date: str) -> dict[str, dict] | None:
 
 
 def alert_episodes(stack: Stack) -> set[tuple] | None:
-    """(household, rule, starting event, ending event or '') of every episode not retracted."""
-    rows = stack.query("SELECT household_id, rule, state, event_id, raised_event_id FROM alerts FINAL", timeout=120)
+    """(household, rule, starting event, ending event or '') of every episode not retracted.
+
+    The ``alerts`` table holds each episode's latest revision (FINAL): its state and its end.
+    """
+    rows = stack.query(
+        "SELECT household_id, rule, state, start_event_id, end_event_id FROM alerts FINAL", timeout=120
+    )
     if rows is None:
         return None
-    starts: set[tuple[str, str, str]] = set()
-    ends: dict[tuple[str, str, str], str] = {}
-    retracted: set[tuple[str, str, str]] = set()
-    for hid, rule, state, event_id, raised_event_id in rows:
-        start = (hid, rule, raised_event_id or event_id)
-        if state == "raised":
-            starts.add((hid, rule, event_id))
-        elif state == "resolved":
-            starts.add(start)
-            ends[start] = event_id
-        elif state == "retracted":
-            retracted.add(start)
-    return {(*s, ends.get(s, "")) for s in starts - retracted}
+    return {(hid, rule, start, end or "") for hid, rule, state, start, end in rows if state != "retracted"}
 
 
 def measure(stack: Stack, date: str) -> Figures:
