@@ -61,6 +61,7 @@ import orjson  # noqa: E402
 from fupin import PROJECT_ROOT  # noqa: E402
 from fupin.config import load_settings  # noqa: E402
 from fupin.privacy import redact_bytes  # noqa: E402
+from fupin.stack import pid_alive  # noqa: E402
 from producers.simulator import hostile as H  # noqa: E402
 
 EXPERIMENTS = ("clean", "flood", "kills", "broker", "redelivery")
@@ -220,7 +221,7 @@ class Stack:
                         proc.wait(0.2)
                     if proc.poll() is not None:
                         return
-            if not _alive(pid):
+            if not pid_alive(pid):
                 return
             time.sleep(0.1)
 
@@ -282,7 +283,7 @@ class Stack:
                 self.incidents.append(Incident("crash", f"stream worker {name} exited with {proc.returncode}: "
                                                         f"{_tail(self.dir / f'stream-{name}.out')}"))
         for what, pid in (("warehouse service", self.service_pid()), ("broker", self.broker_pid())):
-            if pid and pid not in self.killed and pid not in self._reported and not _alive(pid):
+            if pid and pid not in self.killed and pid not in self._reported and not pid_alive(pid):
                 self._reported.add(pid)
                 self.incidents.append(Incident("crash", f"{what} pid {pid} died"))
 
@@ -374,22 +375,9 @@ class Stack:
         self.fupin("down", timeout=90.0, check=False)
         # What `down` may have missed: the recorded pids of this data dir's own stack.
         for pid in (self.service_pid(), self.broker_pid()):
-            if pid and _alive(pid) and _cmdline_has(pid, str(self.dir)):
+            if pid and pid_alive(pid) and _cmdline_has(pid, str(self.dir)):
                 self.incidents.append(Incident("heal", f"'fupin down' left pid {pid} running"))
                 self.kill(pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def _cmdline_has(pid: int, text: str) -> bool:
