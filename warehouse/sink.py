@@ -437,6 +437,8 @@ class FastEvents:
         n = next(self._ids)
         #: Session tables of this connection: the batch's messages, and which were accepted.
         self.stage, self.accepted = f"sink_stage_{n}", f"sink_accepted_{n}"
+        #: The first message of each event id in the batch (a later one goes to the Python path).
+        self.first = f"sink_first_{n}"
         self._created = False
 
     @staticmethod
@@ -454,6 +456,7 @@ class FastEvents:
         self.warehouse.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.accepted} (i UInt32) ENGINE = Memory"
         )
+        self.warehouse.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.first} (i UInt32) ENGINE = Memory")
         self._created = True
 
     def write(self, chunks: list[tuple[str, int, RecordRun, datetime]], token: str) -> tuple[int, list[int]]:
@@ -500,6 +503,7 @@ class FastEvents:
         wh = self.warehouse
         wh.execute(f"TRUNCATE TABLE {self.stage}")
         wh.execute(f"TRUNCATE TABLE {self.accepted}")
+        wh.execute(f"TRUNCATE TABLE {self.first}")
         # Short-circuit evaluation off (it copies the columns for every term), no JIT (a
         # compilation would stall one batch), one engine thread (the consuming thread has the
         # other core); the messages are read once, their types noted.
@@ -520,7 +524,9 @@ class FastEvents:
         kinds = [k for (k,) in wh.query(f"SELECT DISTINCT et FROM {self.stage}") if k in regexes]
         if kinds:
             # One filtered subquery per type: each expression runs only on its own messages.
-            first = f"(SELECT min(i) FROM {self.stage} GROUP BY eid)"
+            # Once for the batch, not in every arm: each arm looks its messages up in the set.
+            wh.execute(f"INSERT INTO {self.first} SELECT min(i) FROM {self.stage} GROUP BY eid {plain}")
+            first = self.first
             arms = " UNION ALL ".join(
                 f"SELECT i FROM (SELECT * FROM {self.stage} WHERE et = {contract_sql.literal(k)} AND NOT known) "
                 f"WHERE {contract_sql.type_check(k)} AND i IN {first}"
