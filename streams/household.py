@@ -400,20 +400,21 @@ def _education(state: dict, key: str, pid: str | None, fact: Any, name: str) -> 
     return changed
 
 
-def _house(state: dict, key: str, pid: str | None, fact: Any, name: str) -> bool:
-    held = state["house"]
-    if _newer(held, key):
-        state["house"] = [key, fact]
-        return held is None or held[1] != fact
-    return False
+def _latest(attribute: str) -> Callable[[dict, str, str | None, Any, str], bool]:
+    """A fold of a household attribute whose latest fact by valid time wins (house grade, water)."""
+
+    def fold(state: dict, key: str, pid: str | None, fact: Any, name: str) -> bool:
+        held = state[attribute]
+        if _newer(held, key):
+            state[attribute] = [key, fact]
+            return held is None or held[1] != fact
+        return False
+
+    return fold
 
 
-def _water(state: dict, key: str, pid: str | None, fact: Any, name: str) -> bool:
-    held = state["water"]
-    if _newer(held, key):
-        state["water"] = [key, fact]
-        return held is None or held[1] != fact
-    return False
+_house = _latest("house")
+_water = _latest("water")
 
 
 def _joined(state: dict, key: str, pid: str | None, fact: Any, name: str) -> bool:
