@@ -268,6 +268,7 @@ def create_app(
     app.fupin_projector = projector  # type: ignore[attr-defined]
     app.fupin_counters = counters  # type: ignore[attr-defined]
     app.fupin_health = health  # type: ignore[attr-defined]
+    app.fupin_timing = timing  # type: ignore[attr-defined]
     app.fupin_table = table  # type: ignore[attr-defined]
 
     def load(key: bytes, ref: Any) -> bytes | None:

@@ -140,7 +140,7 @@ def stream(ctx: click.Context, worker: str, web_port: int, batch: int, loglevel:
     pidfile = PidFile(
         worker_file(settings, worker), worker=worker, url=f"http://127.0.0.1:{port}", argv=sys.argv[1:]
     )
-    health, counters = app.fupin_health, app.fupin_counters
+    health, counters, timing = app.fupin_health, app.fupin_counters, app.fupin_timing
     stopped = threading.Event()
 
     def write_beat() -> None:
@@ -148,6 +148,9 @@ def stream(ctx: click.Context, worker: str, web_port: int, batch: int, loglevel:
         pidfile.write(
             beat(h["state"], h["reason"], h["pending"], h["last_progress_at"], h["caught_up_at"], **counters),
             updated_at=h["loop_at"],  # the event loop's last turn: a frozen loop goes stale
+            # Where the fold's time goes, read from this file by bench/streams.py: asking the worker's
+            # web views instead would take turns of the event loop the fold is being measured on.
+            timing=dict(timing),
         )
 
     def beat_forever() -> None:

@@ -211,6 +211,15 @@ def test_simulator_events_in_status_and_alerts_out(stream_settings, tmp_path):
             ends[tp] = max(end, ends.get(tp, 0))
         got = wait_for_statuses(s, want_docs, worker.proc)
         assert got == {h: without_clock(d) for h, d in want_docs.items()}
+        # The pid file tells where the fold's time went (bench/streams.py reads it there, not from
+        # the worker's web views), rewritten each second by the heartbeat.
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            timing = json.loads((Path(s.data_dir) / "stream-w1.json").read_text()).get("timing", {})
+            if timing.get("batches", 0) >= 2:
+                break
+            time.sleep(0.2)
+        assert timing["batches"] >= 2 and timing["fold_s"] > 0 and timing["last_at"] >= timing["first_at"] > 0
         # Records travel to the fold as one message per fetched partition batch: once folded, the
         # group's committed offsets still reach the end of every partition (nothing is re-read
         # after a restart, nothing skipped).
