@@ -60,6 +60,7 @@ import orjson  # noqa: E402
 
 from fupin import PROJECT_ROOT  # noqa: E402
 from fupin.config import load_settings  # noqa: E402
+from fupin.heartbeat import read_json  # noqa: E402
 from fupin.privacy import redact_bytes  # noqa: E402
 from fupin.stack import pid_alive  # noqa: E402
 from producers.simulator import hostile as H  # noqa: E402
@@ -296,6 +297,22 @@ class Stack:
             "(SELECT count() FROM dead_letters)", timeout=30)
         return tuple(int(x) for x in rows[0]) if rows else None
 
+    def workers_folding(self) -> list[str]:
+        """The live stream workers not caught up: still folding a backlog, or not yet reporting.
+
+        Without this, a worker's last long batch (tens of seconds on a loaded machine, with no
+        output landing meanwhile) looks like a settled pipeline, and figures are measured early.
+        """
+        folding = []
+        for name, proc in self.workers.items():
+            if proc.poll() is not None:
+                continue
+            beat = (read_json(self.dir / f"stream-{name}.json") or {}).get("heartbeat") or {}
+            caught_up, progress = beat.get("caught_up_at"), beat.get("last_progress_at") or 0
+            if beat.get("pending") or not caught_up or caught_up < progress:
+                folding.append(name)
+        return folding
+
     def sink_offsets(self) -> dict[tuple[str, int], int] | None:
         rows = self.query("SELECT topic, partition, argMax(offset, updated_at) FROM sink_progress "
                           "GROUP BY topic, partition", timeout=30)
@@ -341,6 +358,8 @@ class Stack:
                     pending.append(f"{c[2]:,}/{wanted:,} households with a status")
                 if c[3] < min_status:
                     pending.append(f"{c[3]:,}/{min_status:,} status rows")
+                if folding := self.workers_folding():
+                    pending.append(f"stream worker(s) {', '.join(folding)} not caught up")
                 behind = [tp for tp, o in (targets or {}).items() if done.get(tp, 0) <= o]
                 if behind:
                     tp = behind[0]

@@ -82,10 +82,10 @@ def faust_noop(bootstrap: str, prefix: str, total: int, out: str) -> None:
     """A Faust agent that only batches (take_events) and counts: the ceiling of any Faust fold here."""
     import faust
 
-    from streams import transport
+    from fupin.compat import faust as faust_compat
 
     settings = load_settings(topic_prefix=prefix)
-    transport.tune(batched=set(input_topics(settings)))  # the delivery the worker uses
+    faust_compat.tune(batched=set(input_topics(settings)))  # the delivery the worker uses
     app = faust.App(
         f"{prefix}-noop",
         broker=f"kafka://{bootstrap}",
@@ -113,7 +113,7 @@ def faust_noop(bootstrap: str, prefix: str, total: int, out: str) -> None:
         async for events in stream.take_events(5000, within=0.1):
             if not seen["n"]:
                 seen["t0"] = time.perf_counter()
-            seen["n"] += sum(len(transport.fetched_records(e.message) or (e,)) for e in events)
+            seen["n"] += sum(len(faust_compat.fetched_records(e.message) or (e,)) for e in events)
             if seen["n"] >= total:
                 Path(out).write_text(str(seen["n"] / (time.perf_counter() - seen["t0"])))
 

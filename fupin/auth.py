@@ -128,7 +128,7 @@ def _locked(settings: Settings) -> Iterator[None]:
         os.close(fd)
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     """Write a file only its owner may read, atomically (never readable by others, not even briefly)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
@@ -147,7 +147,7 @@ def _load(settings: Settings) -> list[TokenRecord]:
 
 
 def _save(settings: Settings, records: list[TokenRecord]) -> None:
-    _write_private(tokens_file(settings), json.dumps({"tokens": [asdict(r) for r in records]}, indent=1))
+    write_private(tokens_file(settings), json.dumps({"tokens": [asdict(r) for r in records]}, indent=1))
 
 
 def _new(role: str, name: str | None) -> tuple[TokenRecord, str]:
@@ -225,7 +225,7 @@ def issue_local_token(settings: Settings) -> str:
     record, token = _new(OPERATOR, LOCAL_NAME)
     with _locked(settings):
         _save(settings, [*(r for r in _load(settings) if r.name != LOCAL_NAME), record])
-        _write_private(local_file(settings), token + "\n")
+        write_private(local_file(settings), token + "\n")
     return token
 
 

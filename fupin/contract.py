@@ -121,7 +121,7 @@ class SchemaSet:
             versions.setdefault(event_type, []).append(version)
         self.event_types: dict[str, tuple[int, ...]] = {t: tuple(v) for t, v in versions.items()}
         self._payload: dict[tuple[str, int], dict] = {}
-        self._fast: dict[tuple[str, int], Callable[[Any], bool]] = {}
+        self.fast: dict[tuple[str, int], Callable[[Any], bool]] = {}
         self._slow: dict[tuple[str, int], jsonschema.protocols.Validator] = {}
 
     @cached_property
@@ -164,10 +164,10 @@ class SchemaSet:
     def fast_validator(self, event_type: str, version: int) -> Callable[[Any], bool]:
         """The compiled ``is_valid`` of the whole event; KeyError for an unknown type or version."""
         key = (event_type, version)
-        fn = self._fast.get(key)
+        fn = self.fast.get(key)
         if fn is None:
             validator = jsonschema_rs.Draft7Validator(self.event_schema(event_type, version))
-            fn = self._fast[key] = validator.is_valid
+            fn = self.fast[key] = validator.is_valid
         return fn
 
     def fast_error(self, envelope: Any) -> str | None:
@@ -359,14 +359,15 @@ SEMANTIC_CHECKS: dict[str, Callable[[dict], str | None]] = {
 # The public API
 
 
-_SCHEMAS = SchemaSet(SCHEMAS_DIR)
+#: The schemas of ``schemas/``, loaded once (``warehouse.contract_sql`` derives SQL from them).
+SCHEMA_SET = SchemaSet(SCHEMAS_DIR)
 
 #: event type -> its schema versions, ascending.
-EVENT_TYPES: dict[str, tuple[int, ...]] = _SCHEMAS.event_types
+EVENT_TYPES: dict[str, tuple[int, ...]] = SCHEMA_SET.event_types
 #: Event types whose payload concerns one person: person_id must be present and not null.
-PERSON_EVENT_TYPES: frozenset[str] = _SCHEMAS.person_event_types
+PERSON_EVENT_TYPES: frozenset[str] = SCHEMA_SET.person_event_types
 
-_fast_get = _SCHEMAS._fast.get
+_fast_get = SCHEMA_SET.fast.get
 
 
 def validate(envelope: dict) -> dict:
@@ -375,12 +376,12 @@ def validate(envelope: dict) -> dict:
         key = (envelope["event_type"], envelope["schema_version"])
         fn = _fast_get(key)
         if fn is None:
-            fn = _SCHEMAS.fast_validator(*key)
+            fn = SCHEMA_SET.fast_validator(*key)
         valid = fn(envelope)
     except Exception:  # not a dict, unknown type or version, values JSON cannot carry
         valid = False
     if not valid:
-        raise ContractError(_reason(_SCHEMAS, envelope))
+        raise ContractError(_reason(SCHEMA_SET, envelope))
     occurred = envelope["occurred_at"]
     try:
         if len(occurred) == 10:
@@ -415,17 +416,17 @@ def load_schema(event_type: str, version: int) -> dict:
 
     KeyError when there is no such type or version. ``event_schema`` gives the whole event.
     """
-    return copy.deepcopy(_SCHEMAS.payload_schema(event_type, version))
+    return copy.deepcopy(SCHEMA_SET.payload_schema(event_type, version))
 
 
 def event_schema(event_type: str, version: int) -> dict:
     """The whole event (envelope with this type's payload and constants), self-contained."""
-    return _SCHEMAS.event_schema(event_type, version)
+    return SCHEMA_SET.event_schema(event_type, version)
 
 
 def envelope_schema() -> dict:
     """The envelope schema, self-contained."""
-    return copy.deepcopy(_SCHEMAS.envelope)
+    return copy.deepcopy(SCHEMA_SET.envelope)
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -40,6 +41,10 @@ class Stages:
     def _end_stage(self) -> None:
         self._stage = None
 
+    def show_on(self, progress: Any) -> None:
+        """Draw this step's stages as a task of a rich ``Progress`` bar."""
+        self._progress, self._task = progress, progress.add_task(self.title, total=None)
+
     def close(self) -> None:
         """Plain output ends with the step's time (a bar shows it all along)."""
         if self._progress is None and self._stage is not None:
@@ -68,7 +73,7 @@ def stages(title: str, quiet: bool = False) -> Iterator[Stages]:
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:  # fmt: skip
-        s._progress, s._task = progress, progress.add_task(title, total=None)
+        s.show_on(progress)
         yield s
 
 

@@ -22,6 +22,7 @@ import orjson
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 
 from fupin import privacy
+from fupin.compat import kafka_python
 from fupin.config import Settings
 from fupin.topics import department_topic
 from producers.identity import IdentityError, Pseudonymizer
@@ -129,8 +130,8 @@ class _DirectAppend:
     size for every message; the SDK knows all of these once per topic (bytes key and value, no
     headers, metadata fetched at attach, values far below ``max_request_size``), so it appends
     directly, partitioned exactly like :class:`KeyPartitioner`. Idempotence, batching,
-    compression, retries and futures stay kafka-python's. Tied to the pinned kafka-python 3.0
-    internals: when they are not there, :meth:`attach` returns None and the SDK uses ``send``.
+    compression, retries and futures stay kafka-python's; the internals it appends through are
+    :mod:`fupin.compat.kafka_python`'s (a transactional producer uses ``send``).
     """
 
     def __init__(self, producer: Any, topic: str) -> None:
@@ -141,8 +142,8 @@ class _DirectAppend:
             raise LookupError(topic)
         self._tps = [TopicPartition(topic, p) for p in sorted(parts)]
         self._n = len(self._tps)
-        self._accumulator_append = producer._accumulator.append
-        self._wakeup = producer._sender.wakeup
+        self._accumulator_append = kafka_python.accumulator_append(producer)
+        self._wakeup = kafka_python.sender_wakeup(producer)
         self._hashes: dict[bytes, int] = {}
         self._producer = producer
         # Headroom for the record's own framing (varints, attributes, key length).
@@ -151,16 +152,14 @@ class _DirectAppend:
     @classmethod
     def attach(cls, producer: Any, topic: str) -> _DirectAppend | None:
         try:
-            import kafka
-
-            if not kafka.__version__.startswith("3.0.") or producer.config.get("transactional_id"):
+            if producer.config.get("transactional_id"):
                 return None
             return cls(producer, topic)
         except (AttributeError, KeyError, LookupError, TypeError):
             return None
 
     def append(self, key: bytes, value: bytes):  # noqa: ANN201 - kafka-python's future
-        if self._producer._closed:
+        if kafka_python.is_closed(self._producer):
             raise RuntimeError("producer is closed")
         h = self._hashes.get(key)
         if h is None:

@@ -17,7 +17,6 @@ import asyncio
 import gc
 import shutil
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +25,9 @@ from typing import Any
 import faust
 import orjson
 from aiokafka.partitioner import murmur2
-from faust.streams import _current_event
 
 from fupin import auth, topics, validity
+from fupin.compat import faust as faust_compat
 from fupin.config import Settings
 from fupin.timeutil import iso_utc, utc_now
 from streams import household, transport
@@ -195,7 +194,7 @@ def create_app(
     sender: Sender | None = None,
 ) -> faust.App:
     """The Faust app of one stream worker; ``sender`` replaces the producer in unit tests."""
-    transport.tune(batched=set(topics.input_topics(settings)))
+    faust_compat.tune(batched=set(topics.input_topics(settings)))
     # A batch is tens of thousands of small dicts and lists that live until it is folded: with
     # the default thresholds the cyclic collector walks them again and again (measured: the fold
     # took 45 µs an event instead of 26). Nothing here builds cycles that need prompt collection.
@@ -253,7 +252,7 @@ def create_app(
     table.schema.key_serializer = table.schema.value_serializer = "raw"
     # Faust built the changelog topic (which recovery decodes with) when the table was added,
     # still with JSON: build it again with the raw serializers.
-    table.changelog_topic = table._new_changelog_topic()
+    faust_compat.rebuild_changelog_topic(table)
     status_topic = topics.status_topic(settings)
     alerts_topic = topics.alerts_topic(settings)
     dlq_topic = topics.deadletter_topic(settings)
@@ -272,7 +271,7 @@ def create_app(
     app.fupin_table = table  # type: ignore[attr-defined]
 
     def load(key: bytes, ref: Any) -> bytes | None:
-        _current_event.set(weakref.ref(ref))
+        faust_compat.set_current_event(ref)
         return table.get(key)
 
     partitions: dict[str, int] = {}
@@ -281,8 +280,7 @@ def create_app(
     async def partition_count(producer: Any, topic: str) -> int:
         count = partitions.get(topic)
         if count is None:
-            await producer.client._wait_on_metadata(topic)
-            count = partitions[topic] = len(producer.client.cluster.partitions_for_topic(topic))
+            count = partitions[topic] = len(await producer.partitions_for(topic))
         return count
 
     def key_partition(key: bytes, count: int) -> int:
@@ -308,7 +306,7 @@ def create_app(
             for d in result.dead:
                 await sender(dlq_topic, d.key, d.value, d.headers)
             return {}
-        producer = app.producer._ensure_producer()
+        producer = faust_compat.kafka_producer(app)
         outbox = transport.Outbox(producer)
         n_alerts = await partition_count(producer, alerts_topic)
         n_status = await partition_count(producer, status_topic)
@@ -360,7 +358,7 @@ def create_app(
             records: list[Record] = []
             for e in events:
                 m = e.message
-                fetched = transport.fetched_records(m)
+                fetched = faust_compat.fetched_records(m)
                 if fetched is None:
                     records.append(Record(m.key, m.value, m.topic, m.partition, m.offset, e))
                 else:  # the records of one partition's poll: the event stands for all of them
@@ -388,7 +386,7 @@ def create_app(
             t2 = time.perf_counter()
             store = table.data
             for key, value, ref in result.writes:
-                _current_event.set(weakref.ref(ref))
+                faust_compat.set_current_event(ref)
                 if sender is None:
                     store[key] = value
                 else:
@@ -421,7 +419,7 @@ def create_app(
             tp.partition == partition and tp.topic == changelog for tp in app.assignor.assigned_actives()
         ):
             return None
-        _current_event.set(None)
+        faust_compat.set_current_event(None)
         raw = table.get(key)
         return orjson.loads(raw) if raw else None
 
@@ -457,7 +455,7 @@ def create_app(
     async def alerts_view(self, request):  # noqa: ANN001
         if (no := refused(self, request)) is not None:
             return no
-        _current_event.set(None)
+        faust_compat.set_current_event(None)
         rows = []
         for key, raw in table.items():
             if not raw or key == MARK:
@@ -480,7 +478,7 @@ def create_app(
     async def households_view(self, request):  # noqa: ANN001
         if (no := refused(self, request)) is not None:
             return no
-        _current_event.set(None)
+        faust_compat.set_current_event(None)
         now = iso_utc(utc_now())
         docs = [
             household.document(orjson.loads(raw), lines, now)

@@ -126,6 +126,7 @@ def stream(ctx: click.Context, worker: str, web_port: int, batch: int, loglevel:
         raise click.ClickException(str(exc)) from exc
     import faust
 
+    from fupin.compat import faust as faust_compat
     from streams.app import create_app, forget_if_broker_changed, worker_file
 
     if forget_if_broker_changed(settings, worker, servers):
@@ -170,7 +171,7 @@ def stream(ctx: click.Context, worker: str, web_port: int, batch: int, loglevel:
         write_beat()
         # Faust's own clean stop first; then, as after a crash (outputs are at least once, the
         # table is restored from its changelog), the process ends whatever it is waiting for.
-        faust_worker.loop.call_soon_threadsafe(faust_worker._on_sigterm)
+        faust_compat.request_stop(faust_worker)
         time.sleep(STOP_GRACE)  # a daemon thread: this runs on while the interpreter waits for others
         click.echo(
             f"stream worker {worker}: not ended {STOP_GRACE:.0f} s after the signal: exiting", err=True

@@ -100,6 +100,10 @@ class ChdbWarehouse:
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
         self._run(sql, "CSV", params)
 
+    def query_format(self, sql: str, params: dict[str, Any] | None, fmt: str) -> bytes:
+        """The result in one of the engine's output formats (``JSONEachRow``, ``CSVWithNames``, ...)."""
+        return self._run(sql, fmt, params).bytes()
+
     def _table(self, sql: str, params: dict[str, Any] | None):
         return self._run(sql, "arrowtable", params)
 

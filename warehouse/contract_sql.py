@@ -27,7 +27,7 @@ from functools import cache
 from typing import Any
 
 from fupin import privacy, validity
-from fupin.contract import _SCHEMAS, SEMANTIC_CHECKS
+from fupin.contract import SCHEMA_SET, SEMANTIC_CHECKS
 from fupin.topics import DEPARTMENTS
 
 try:  # Python 3.11+
@@ -254,12 +254,12 @@ def _compile() -> tuple[dict[str, list[str]], dict[str, str], set[str]]:
     regexes: dict[str, list[str]] = {}
     unsupported: dict[str, str] = {}
     unique: set[str] = set()
-    for name, version in sorted(_SCHEMAS.paths):
+    for name, version in sorted(SCHEMA_SET.paths):
         key = f"{name}/{version}"
         if name in SEMANTIC_CHECKS:
             unsupported[key] = "a semantic check (fupin.contract.SEMANTIC_CHECKS)"
             continue
-        schema = _SCHEMAS.event_schema(name, version)
+        schema = SCHEMA_SET.event_schema(name, version)
         try:
             order = list(schema["properties"])
             if order[:2] != ["event_id", "event_type"] or order[-1] != "payload":

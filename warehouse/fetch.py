@@ -8,8 +8,8 @@ loop, and ``poll`` returns runs instead of records. Everything else (fetching, C
 positions, the group protocol, commits) stays kafka-python's.
 
 This swaps the nested ``PartitionRecords`` class of kafka-python's ``Fetcher`` on one consumer
-instance; kafka-python is pinned, and ``tests/test_fetch.py`` checks the runs against
-kafka-python's own reading of the same batches (codecs, keys, headers, null values, control
+instance, through :mod:`fupin.compat.kafka_python` (which checks kafka-python's version), and
+``tests/unit/test_fetch.py`` checks the runs against kafka-python's own reading of the same batches (codecs, keys, headers, null values, control
 batches, a fetch that starts inside a batch).
 """
 
@@ -19,9 +19,10 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple, overload
 
 from kafka import KafkaConsumer
-from kafka.consumer.fetcher import Fetcher
 from kafka.errors import CorruptRecordError
 from kafka.record.util import decode_varint
+
+from fupin.compat.kafka_python import PartitionRecords, record_bytes, use_partition_records
 
 
 class Record(NamedTuple):
@@ -116,9 +117,7 @@ def read_run(topic: str, partition: int, batch: Any, skip_below: int = -1) -> Re
 
     Raises ``CorruptRecordError`` if the records do not fill the batch exactly.
     """
-    iter(batch)  # kafka-python decompresses the records (every codec it has)
-    data = bytes(batch._buffer)  # slices of bytes are bytes: one copy here, none per value
-    pos = batch._pos
+    data, pos = record_bytes(batch)  # slices of bytes are bytes: one copy here, none per value
     base, first_ts = batch.base_offset, batch.first_timestamp
     append_time = batch.max_timestamp if batch.timestamp_type == batch.LOG_APPEND_TIME else None
     offsets: list[int] = []
@@ -176,7 +175,7 @@ def read_run(topic: str, partition: int, batch: Any, skip_below: int = -1) -> Re
     return RecordRun(topic, partition, offsets, stamps, keys, values, headers)
 
 
-class RunPartitionRecords(Fetcher.PartitionRecords):
+class RunPartitionRecords(PartitionRecords):
     """A partition's fetched data as runs, one per record batch (kafka-python's reader otherwise)."""
 
     def _maybe_skip_record(self, record: Any) -> bool:
@@ -231,5 +230,5 @@ def run_consumer(*topics: str, **config: Any) -> KafkaConsumer:
     if config.get("isolation_level", "read_uncommitted") != "read_uncommitted":
         raise ValueError("a run consumer reads uncommitted (it does not filter aborted transactions)")
     consumer = KafkaConsumer(*topics, **config)
-    consumer._fetcher.PartitionRecords = RunPartitionRecords
+    use_partition_records(consumer, RunPartitionRecords)
     return consumer

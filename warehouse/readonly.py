@@ -360,7 +360,7 @@ class ReadOnlyWarehouse(_RowQueries):
         """The checked statement's result in one of the engine's output formats (embedded only)."""
         canonical = self.check(sql, params)
         try:
-            return self.inner._run(canonical, fmt, params).bytes()
+            return self.inner.query_format(canonical, fmt, params)
         except WarehouseError as exc:
             raise _engine_refusal(exc) from None
 

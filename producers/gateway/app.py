@@ -164,7 +164,7 @@ class GatewayServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # the port picked when 0
+        self.port = self._runner.addresses[0][1]  # the port picked when 0
         return self.url
 
     @property

@@ -212,7 +212,7 @@ class Dashboard:
         if auth.identify(self.settings, _read(login_file(self.settings))) is None:
             auth.revoke_token(self.settings, LOGIN_TOKEN)
             token = auth.create_token(self.settings, auth.DASHBOARD, name=LOGIN_TOKEN)[1]
-            auth._write_private(login_file(self.settings), token + "\n")
+            auth.write_private(login_file(self.settings), token + "\n")
         self.pidfile = PidFile(dashboard_file(self.settings), url=url)
         self.pidfile.write(beat())
         threading.Thread(target=self._beat_forever, name="heartbeat", daemon=True).start()
