@@ -19,11 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from kafka.partitioner.default import DefaultPartitioner, murmur2
+from kafka.partitioner.default import DefaultPartitioner
 
 from fupin import privacy
 from fupin.compat import kafka_python
 from fupin.config import Settings
+from fupin.partition import key_hash
 from fupin.topics import department_topic
 from producers.identity import IdentityError, Pseudonymizer
 
@@ -97,15 +98,9 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 
 
 class KeyPartitioner(DefaultPartitioner):
-    """kafka-python's default partitioning (murmur2 of the key), with the hash remembered per key.
+    """kafka-python's default partitioning, with the hash remembered per key (:mod:`fupin.partition`)."""
 
-    The pure-Python murmur2 costs microseconds per message and household ids repeat, so the
-    hash is computed once per key; the partition is exactly the default partitioner's.
-    """
-
-    def __init__(self, max_keys: int = 1_000_000) -> None:
-        self._hashes: dict[bytes, int] = {}
-        self._max = max_keys
+    def __init__(self) -> None:
         self._parts: dict[tuple[str, int], list[int]] = {}
 
     def partition(self, topic, key, serialized_key, value, serialized_value, cluster):  # noqa: ANN001
@@ -115,12 +110,7 @@ class KeyPartitioner(DefaultPartitioner):
         ordered = self._parts.get((topic, len(parts)))
         if ordered is None:
             ordered = self._parts[(topic, len(parts))] = sorted(parts)
-        h = self._hashes.get(serialized_key)
-        if h is None:
-            if len(self._hashes) >= self._max:
-                self._hashes.clear()
-            h = self._hashes[serialized_key] = murmur2(serialized_key) & 0x7FFFFFFF
-        return ordered[h % len(ordered)]
+        return ordered[key_hash(serialized_key) % len(ordered)]
 
 
 class _DirectAppend:
@@ -144,7 +134,6 @@ class _DirectAppend:
         self._n = len(self._tps)
         self._accumulator_append = kafka_python.accumulator_append(producer)
         self._wakeup = kafka_python.sender_wakeup(producer)
-        self._hashes: dict[bytes, int] = {}
         self._producer = producer
         # Headroom for the record's own framing (varints, attributes, key length).
         self.max_value = int(producer.config["max_request_size"]) - 1024
@@ -161,12 +150,8 @@ class _DirectAppend:
     def append(self, key: bytes, value: bytes):  # noqa: ANN201 - kafka-python's future
         if kafka_python.is_closed(self._producer):
             raise RuntimeError("producer is closed")
-        h = self._hashes.get(key)
-        if h is None:
-            if len(self._hashes) >= 1_000_000:
-                self._hashes.clear()
-            h = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
-        future, full, new_batch, _ = self._accumulator_append(self._tps[h % self._n], None, key, value, [])
+        tp = self._tps[key_hash(key) % self._n]
+        future, full, new_batch, _ = self._accumulator_append(tp, None, key, value, [])
         if full or new_batch:
             self._wakeup()
         return future

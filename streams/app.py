@@ -24,11 +24,11 @@ from typing import Any
 
 import faust
 import orjson
-from aiokafka.partitioner import murmur2
 
 from fupin import auth, topics, validity
 from fupin.compat import faust as faust_compat
 from fupin.config import Settings
+from fupin.partition import partition_of
 from fupin.timeutil import iso_utc, utc_now
 from streams import household, transport
 from streams.alerts import Thresholds
@@ -275,22 +275,11 @@ def create_app(
         return table.get(key)
 
     partitions: dict[str, int] = {}
-    partition_of_key: dict[bytes, int] = {}
-
     async def partition_count(producer: Any, topic: str) -> int:
         count = partitions.get(topic)
         if count is None:
             count = partitions[topic] = len(await producer.partitions_for(topic))
         return count
-
-    def key_partition(key: bytes, count: int) -> int:
-        """The default partitioner's choice (murmur2), remembered: the same households recur."""
-        partition = partition_of_key.get(key)
-        if partition is None:
-            if len(partition_of_key) > 1_000_000:
-                partition_of_key.clear()
-            partition = partition_of_key[key] = (murmur2(key) & 0x7FFFFFFF) % count
-        return partition
 
     async def deliver(result: BatchResult) -> dict[Any, int]:
         """Send a batch's outputs, then its changelog; how far each changelog partition now reaches.
@@ -311,9 +300,9 @@ def create_app(
         n_alerts = await partition_count(producer, alerts_topic)
         n_status = await partition_count(producer, status_topic)
         for k, v in result.alerts:
-            await outbox.add(alerts_topic, key_partition(k, n_alerts), k, v)
+            await outbox.add(alerts_topic, partition_of(k, n_alerts), k, v)
         for k, v in result.status:
-            await outbox.add(status_topic, key_partition(k, n_status), k, v)
+            await outbox.add(status_topic, partition_of(k, n_status), k, v)
         # Dead letters are rare and may lack a key: the producer's partitioner places them.
         dead = [await producer.send(dlq_topic, d.value, key=d.key, headers=d.headers) for d in result.dead]
         await outbox.flush()
@@ -413,7 +402,7 @@ def create_app(
     def local_state(hid: str) -> dict | None:
         """The household's state if this worker owns its partition now (else another worker does)."""
         key = hid.encode()
-        partition = (murmur2(key) & 0x7FFFFFFF) % settings.topic_partitions
+        partition = partition_of(key, settings.topic_partitions)
         changelog = table.changelog_topic.get_topic_name()
         if not any(
             tp.partition == partition and tp.topic == changelog for tp in app.assignor.assigned_actives()
