@@ -45,7 +45,8 @@ from streams.guarantees import COMPULSORY_STAGES, Lines
 #: Version of the state's layout (a state without it predates the log: see :func:`loads`).
 FORMAT = 2
 STATUSES = ("non_registered", "poor", "exited", "returned")
-#: transition event -> (statuses it may leave, status it leads to)
+#: transition event -> (statuses it may leave, status it leads to): the rule's one home in Python
+#: (SQL's: dbt_project/macros/status_transitions.sql; the simulator's truth keeps its own on purpose).
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "household_registered": (frozenset({"non_registered"}), "poor"),
     "household_exited": (frozenset({"poor", "returned"}), "exited"),

@@ -13,6 +13,9 @@ from datetime import date
 
 TRUTH_COLUMNS = ("household_id", "year", "region_code", "status", "living_members", "monitoring_category",
                  "monitoring_state", "income_per_capita", "has_cadre")
+#: The base-status transitions, written here apart from the platform's on purpose (streams/household.py
+#: for Python, dbt_project/macros/status_transitions.sql for SQL): the ground truth the tests compare
+#: with is an independent reading of the spec, not the code under test.
 _TRANSITIONS = {"reg": ({"non_registered"}, "poor"), "exit": ({"poor", "returned"}, "exited"),
                 "return": ({"exited"}, "returned")}
 

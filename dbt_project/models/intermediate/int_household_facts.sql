@@ -19,7 +19,7 @@
 Tuple(occ DateTime64(3, \'UTC\'), d Date, rec DateTime64(3, \'UTC\'), kind Enum8(\'none\' = 0, \'household_registered\' = 1, \'member_registered\' = 2, \'income_assessed\' = 3, \'household_exited\' = 4, \'household_returned\' = 5, \'monitoring_enrolled\' = 6, \'monitoring_risk_eliminated\' = 7, \'cadre_assigned\' = 8, \'cadre_unassigned\' = 9, \'visit_recorded\' = 10, \'support_measure_recorded\' = 11, \'household_checked\' = 12, \'satisfaction_surveyed\' = 13, \'dibao_enrolled\' = 14, \'dibao_terminated\' = 15, \'tekun_enrolled\' = 16, \'insurance_enrolled\' = 17, \'insurance_lapsed\' = 18, \'student_dropped_out\' = 19, \'student_returned\' = 20, \'house_appraised\' = 21, \'house_renovated\' = 22, \'household_relocated\' = 23, \'water_assessed\' = 24, \'person_joined\' = 25, \'person_left\' = 26, \'other\' = 27), person String, region String, s String, n Float64, y Int32, b UInt8, arr Array(String))
 {%- endset %}
 {% set membership = "('member_registered', 'person_joined', 'person_left')" %}
-{% set transitions = "('household_registered', 'household_exited', 'household_returned')" %}
+{% set transitions = transition_kinds() %}
 
 with events as (
 
@@ -113,14 +113,11 @@ folded as (
         evs_income,
         -- base status by valid-time replay; invalid transitions counted; a return applied in the period
         arrayFold((acc, e) -> multiIf(
-            e.kind = 'household_registered',
-                if(acc.1 = 'non_registered', ('poor', acc.2, acc.3), (acc.1, toUInt32(acc.2 + 1), acc.3)),
-            e.kind = 'household_exited',
-                if(acc.1 in ('poor', 'returned'), ('exited', acc.2, acc.3), (acc.1, toUInt32(acc.2 + 1), acc.3)),
-            e.kind = 'household_returned',
-                if(acc.1 = 'exited',
-                   ('returned', acc.2, if(e.d >= {{ period_start() }}, toUInt8(1), acc.3)),
-                   (acc.1, toUInt32(acc.2 + 1), acc.3)),
+            {{ transition_allowed('e.kind', 'acc.1') }},
+                ({{ status_after('e.kind', 'acc.1') }}, acc.2,
+                 if(e.kind = 'household_returned' and e.d >= {{ period_start() }}, toUInt8(1), acc.3)),
+            e.kind in {{ transitions }},
+                (acc.1, toUInt32(acc.2 + 1), acc.3),
             acc), evs_status, CAST(('non_registered', 0, 0), 'Tuple(String, UInt32, UInt8)')) as fold,
         -- members living at the date: the latest membership fact of each person is not a departure
         arrayDistinct(arrayMap(e -> e.person, arrayFilter(e -> e.person != '', evs_member))) as persons,

@@ -11,8 +11,7 @@ with transitions as (
         household_id,
         arraySort(e -> (e.1, e.2, e.3),
             groupArrayIf((occurred_at, recorded_at, event_id, event_type),
-                event_type in ('poverty_office.household_registered', 'poverty_office.household_exited',
-                               'poverty_office.household_returned'))) as timeline,
+                event_type in {{ transition_kinds(prefix='poverty_office.') }})) as timeline,
         count() as events
     from {{ source('warehouse', 'events_latest') }}
     where {{ changed_households_filter() }}
@@ -22,11 +21,8 @@ with transitions as (
 
 select
     household_id,
-    arrayFold((acc, e) -> multiIf(
-        e.4 = 'poverty_office.household_registered' and acc = 'non_registered', 'poor',
-        e.4 = 'poverty_office.household_exited' and acc in ('poor', 'returned'), 'exited',
-        e.4 = 'poverty_office.household_returned' and acc = 'exited', 'returned',
-        acc), timeline, 'non_registered') as rebuilt_status,
+    arrayFold((acc, e) -> {{ status_after('e.4', 'acc', prefix='poverty_office.') }},
+        timeline, 'non_registered') as rebuilt_status,
     events,
     {{ source_watermark_sql() }} as source_watermark
 from transitions
