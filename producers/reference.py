@@ -200,14 +200,6 @@ def read_lines(directory: Path | str) -> dict[tuple[str, int], tuple[float, floa
     return out
 
 
-def read_regions(directory: Path | str) -> list[dict[str, str]]:
-    return [r for _, r in _rows(Path(directory) / "regions.csv")[1]]
-
-
-def read_population(directory: Path | str) -> list[dict[str, str]]:
-    return [r for _, r in _rows(Path(directory) / "population.csv")[1]]
-
-
 def write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as fh:
