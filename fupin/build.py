@@ -524,10 +524,12 @@ def period_of(month_from: str, month_to: str) -> tuple[str, str]:
     return start.isoformat(), end.isoformat()
 
 
+#: Per-cadre loads from the accumulating mart (int_cadre_loads holds only the latest build's dates).
 _CADRES_SQL = """
-SELECT cadre_id, cadre_households, length(villages) AS village_count, cadre_households > 5 AS over_limit
-FROM {db}.int_cadre_loads
-WHERE reference_date = {{d:Date}} AND (empty({{region:String}}) OR arrayExists(v -> startsWith(v, {{region:String}}), villages))
+SELECT cadre_id, cadre_households, village_count, over_limit, cadre_households_max
+FROM {db}.cadre_loads
+WHERE reference_date = {{d:Date}} AND {cutoff}
+  AND (empty({{region:String}}) OR arrayExists(v -> startsWith(v, {{region:String}}), villages))
 ORDER BY cadre_households DESC, cadre_id
 """
 
@@ -597,17 +599,21 @@ def indicators(
     click.echo(format_rows(names, rows, fmt))
     if cadres and rows:
         day = _cell(dict(zip(names, rows[0], strict=True))["reference_date"])
+        cut = "cutoff = parseDateTime64BestEffort({t:String}, 3, 'UTC')" if t else "cutoff IS NULL"
         reader = open_reader(settings)
         try:
-            cnames, crows = reader.query_columns(_CADRES_SQL.format(db=settings.clickhouse_database),
-                                                 {"d": day, "region": region or ""})  # fmt: skip
+            cnames, crows = reader.query_columns(_CADRES_SQL.format(db=settings.clickhouse_database, cutoff=cut),
+                                                 {"d": day, "region": region or "", "t": t or ""})  # fmt: skip
+        except WarehouseError as exc:
+            raise click.ClickException(warehouse_sentence(str(exc), "reading the cadre loads")) from exc
         finally:
             reader.close()
         over = sum(1 for r in crows if r[3])
-        click.echo(f"\ncadre loads at {day}: {len(crows)} cadres, {over} over 5 households")
+        limit = crows[0][4] if crows else 5
+        click.echo(f"\ncadre loads at {day}: {len(crows)} cadres, {over} over {limit} households")
         if fmt == "table":
-            click.echo("\n".join(f"  {c:<24} {n:>3} households in {v} village(s){'  OVER 5' if o else ''}"
-                                  for c, n, v, o in crows))  # fmt: skip
+            click.echo("\n".join(f"  {c:<24} {n:>3} households in {v} village(s){f'  OVER {m}' if o else ''}"
+                                  for c, n, v, o, m in crows))  # fmt: skip
         else:
             click.echo(format_rows(cnames, crows, fmt))
     if not rows:
