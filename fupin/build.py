@@ -267,11 +267,22 @@ def read_indicators(
     region: str | None,
     as_of_date: str | None,
     cutoff: str | None,
+    period_start: str | None = None,
 ) -> tuple[list[str], list[tuple]]:
-    """Rows of a mart for (level, region prefix, D, T); D defaults to the latest built date."""
+    """Rows of a mart for (level, region prefix, D, T); D defaults to the latest built date.
+
+    The assessment mart keeps a build per assessment period too: the default period's rows
+    (period_start null) unless ``period_start`` names another; the other marts do not depend on it.
+    """
     table = f"{database}.{mart_for(family)}"
     params: dict[str, Any] = {"level": level}
     where = ["level = {level:String}"] if level != "all" else ["1"]
+    if family == "assessment":
+        if period_start:
+            where.append("period_start = toDate({period:String})")
+            params["period"] = period_start
+        else:
+            where.append("period_start IS NULL")
     if region:
         where.append("startsWith(region_code, {region:String})")
         params["region"] = region
@@ -566,6 +577,8 @@ def indicators(
         if not (month_from and month_to) or as_of_date:
             raise click.UsageError("an assessment period needs both --from and --to (and no --date)")
         period_start, as_of_date = period_of(month_from, month_to)
+        if period_start == f"{as_of_date[:4]}-01-01":
+            period_start = None  # the year to D: the default period, which every build has
     try:
         params = dbt_vars(as_of_date, cutoff, period_start=period_start)
     except ValueError as exc:
@@ -575,16 +588,16 @@ def indicators(
     def read() -> tuple[list[str], list[tuple]]:
         reader = open_reader(settings)
         try:
-            return read_indicators(reader, settings.clickhouse_database, family, level, region, d, t)
+            return read_indicators(reader, settings.clickhouse_database, family, level, region, d, t, period_start)
         finally:
             reader.close()
 
     try:
-        names, rows = ([], []) if period_start else read()  # a period's rows are built for it
+        names, rows = read()  # a build already made for D, T (and the period) is read, not redone
     except WarehouseError:
         names, rows = [], []  # marts not built yet
     if not rows and (d or t or not names):
-        what = f"the period {month_from}..{month_to}" if period_start else f"D={d or 'the latest'}"
+        what = f"the period {month_from}..{month_to}" if month_from else f"D={d or 'the latest'}"
         click.echo(f"building the marts for {what} T={t or 'none'} ...", err=True)
         try:
             result = _run_job(settings, "build", as_of_date=d, cutoff=t, period_start=period_start)
