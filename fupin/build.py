@@ -623,6 +623,9 @@ def indicators(
             reader.close()
         over = sum(1 for r in crows if r[3])
         limit = crows[0][4] if crows else 5
+        if not crows and dict(zip(names, rows[0], strict=True)).get("cadres_active"):
+            click.echo(f"the marts at {day} were built before per-cadre loads were kept: "
+                       f"'fupin build --date {day}' stores them", err=True)  # fmt: skip
         click.echo(f"\ncadre loads at {day}: {len(crows)} cadres, {over} over {limit} households")
         if fmt == "table":
             click.echo("\n".join(f"  {c:<24} {n:>3} households in {v} village(s){f'  OVER {m}' if o else ''}"
