@@ -224,7 +224,7 @@ def overview(reader: Any, q: dict[str, str]) -> dict[str, Any]:
     where = "region_code = {region:String} AND reference_date = toDate({d:String}) AND cutoff IS NULL"
     names, rows = reader.query_columns(
         f"SELECT c.*, 1 AS __assessment, a.* FROM (SELECT * EXCEPT (build_key, built_at) FROM census WHERE {where}) AS c "
-        f"LEFT JOIN (SELECT * EXCEPT (build_key, built_at, period_start) FROM assessment WHERE {where} "
+        f"LEFT JOIN (SELECT * EXCEPT (build_key, built_at) FROM assessment WHERE {where} "
         "AND period_start IS NULL) AS a ON a.region_code = c.region_code",
         {"region": code, "d": d},
     )
