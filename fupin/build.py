@@ -267,11 +267,22 @@ def read_indicators(
     region: str | None,
     as_of_date: str | None,
     cutoff: str | None,
+    period_start: str | None = None,
 ) -> tuple[list[str], list[tuple]]:
-    """Rows of a mart for (level, region prefix, D, T); D defaults to the latest built date."""
+    """Rows of a mart for (level, region prefix, D, T); D defaults to the latest built date.
+
+    The assessment mart keeps a build per assessment period too: the default period's rows
+    (period_start null) unless ``period_start`` names another; the other marts do not depend on it.
+    """
     table = f"{database}.{mart_for(family)}"
     params: dict[str, Any] = {"level": level}
     where = ["level = {level:String}"] if level != "all" else ["1"]
+    if family == "assessment":
+        if period_start:
+            where.append("period_start = toDate({period:String})")
+            params["period"] = period_start
+        else:
+            where.append("period_start IS NULL")
     if region:
         where.append("startsWith(region_code, {region:String})")
         params["region"] = region
@@ -524,10 +535,12 @@ def period_of(month_from: str, month_to: str) -> tuple[str, str]:
     return start.isoformat(), end.isoformat()
 
 
+#: Per-cadre loads from the accumulating mart (int_cadre_loads holds only the latest build's dates).
 _CADRES_SQL = """
-SELECT cadre_id, cadre_households, length(villages) AS village_count, cadre_households > 5 AS over_limit
-FROM {db}.int_cadre_loads
-WHERE reference_date = {{d:Date}} AND (empty({{region:String}}) OR arrayExists(v -> startsWith(v, {{region:String}}), villages))
+SELECT cadre_id, cadre_households, village_count, over_limit, cadre_households_max
+FROM {db}.cadre_loads
+WHERE reference_date = {{d:Date}} AND {cutoff}
+  AND (empty({{region:String}}) OR arrayExists(v -> startsWith(v, {{region:String}}), villages))
 ORDER BY cadre_households DESC, cadre_id
 """
 
@@ -564,6 +577,8 @@ def indicators(
         if not (month_from and month_to) or as_of_date:
             raise click.UsageError("an assessment period needs both --from and --to (and no --date)")
         period_start, as_of_date = period_of(month_from, month_to)
+        if period_start == f"{as_of_date[:4]}-01-01":
+            period_start = None  # the year to D: the default period, which every build has
     try:
         params = dbt_vars(as_of_date, cutoff, period_start=period_start)
     except ValueError as exc:
@@ -573,16 +588,16 @@ def indicators(
     def read() -> tuple[list[str], list[tuple]]:
         reader = open_reader(settings)
         try:
-            return read_indicators(reader, settings.clickhouse_database, family, level, region, d, t)
+            return read_indicators(reader, settings.clickhouse_database, family, level, region, d, t, period_start)
         finally:
             reader.close()
 
     try:
-        names, rows = ([], []) if period_start else read()  # a period's rows are built for it
+        names, rows = read()  # a build already made for D, T (and the period) is read, not redone
     except WarehouseError:
         names, rows = [], []  # marts not built yet
     if not rows and (d or t or not names):
-        what = f"the period {month_from}..{month_to}" if period_start else f"D={d or 'the latest'}"
+        what = f"the period {month_from}..{month_to}" if month_from else f"D={d or 'the latest'}"
         click.echo(f"building the marts for {what} T={t or 'none'} ...", err=True)
         try:
             result = _run_job(settings, "build", as_of_date=d, cutoff=t, period_start=period_start)
@@ -597,17 +612,24 @@ def indicators(
     click.echo(format_rows(names, rows, fmt))
     if cadres and rows:
         day = _cell(dict(zip(names, rows[0], strict=True))["reference_date"])
+        cut = "cutoff = parseDateTime64BestEffort({t:String}, 3, 'UTC')" if t else "cutoff IS NULL"
         reader = open_reader(settings)
         try:
-            cnames, crows = reader.query_columns(_CADRES_SQL.format(db=settings.clickhouse_database),
-                                                 {"d": day, "region": region or ""})  # fmt: skip
+            cnames, crows = reader.query_columns(_CADRES_SQL.format(db=settings.clickhouse_database, cutoff=cut),
+                                                 {"d": day, "region": region or "", "t": t or ""})  # fmt: skip
+        except WarehouseError as exc:
+            raise click.ClickException(warehouse_sentence(str(exc), "reading the cadre loads")) from exc
         finally:
             reader.close()
         over = sum(1 for r in crows if r[3])
-        click.echo(f"\ncadre loads at {day}: {len(crows)} cadres, {over} over 5 households")
+        limit = crows[0][4] if crows else 5
+        if not crows and dict(zip(names, rows[0], strict=True)).get("cadres_active"):
+            click.echo(f"the marts at {day} were built before per-cadre loads were kept: "
+                       f"'fupin build --date {day}' stores them", err=True)  # fmt: skip
+        click.echo(f"\ncadre loads at {day}: {len(crows)} cadres, {over} over {limit} households")
         if fmt == "table":
-            click.echo("\n".join(f"  {c:<24} {n:>3} households in {v} village(s){'  OVER 5' if o else ''}"
-                                  for c, n, v, o in crows))  # fmt: skip
+            click.echo("\n".join(f"  {c:<24} {n:>3} households in {v} village(s){f'  OVER {m}' if o else ''}"
+                                  for c, n, v, o, m in crows))  # fmt: skip
         else:
             click.echo(format_rows(cnames, crows, fmt))
     if not rows:

@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stream": ("streams.cli:stream", "Run a stream worker: household status and alerts."),
     "household": ("streams.cli:household", "Show or explain one household's live status."),
     "households": ("streams.cli:households", "List households by region, status and monitoring."),
-    "alerts": ("streams.cli:alerts", "List live risk alerts."),
+    "alerts": ("streams.cli:alerts", "List alert episodes: open, resolved or all."),
     "warehouse": ("warehouse.cli:warehouse", "Warehouse administration (migrations, service, queries)."),
     "sink": ("warehouse.cli:sink", "Land every topic's events in the warehouse."),
     "rebuild": ("warehouse.cli:rebuild", "Replay the event store into fresh topics; --check compares."),

@@ -163,6 +163,7 @@ def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to
     county = data_dir / "demo" / "county"
     started_here = read_state(settings) is None
     stream_workers: list[subprocess.Popen] = []
+    docs_url: str | None = None
     t0 = time.monotonic()
     try:
         _fupin("up", env=env)
@@ -197,11 +198,15 @@ def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to
         click.secho("\nPrivacy scan (topics, warehouse, logs, files):", bold=True)
         _privacy_scan(env, county)
         click.echo(f"\nDemo finished in {time.monotonic() - t0:.0f}s.")
-        click.echo(f"dbt docs:   {dbt_dir(settings) / 'target' / 'static_index.html'} (opens as a file)")
-        click.echo(f"Data Docs:  {(data_dir / 'data_docs' / 'index.html').resolve()} (offline: local styles)")
-        click.echo("Serve both: 'fupin docs' -> http://127.0.0.1:8580/dbt/ and http://127.0.0.1:8580/data-docs/")
-        click.echo("Dashboard:  reads the marts census, assessment, census_monthly, assessment_monthly, consistency "
-                   "(dbt exposure 'dashboard')")
+        click.echo(f"dbt docs file:   {dbt_dir(settings) / 'target' / 'static_index.html'} (opens from disk)")
+        click.echo(f"Data Docs file:  {(data_dir / 'data_docs' / 'index.html').resolve()} (offline: local styles)")
+        if keep_running:
+            from fupin.stack import StackError, start_docs
+
+            try:
+                docs_url = start_docs(settings)["url"]
+            except StackError as exc:
+                click.echo(f"  'fupin docs' did not start: {exc}", err=True)
     finally:
         for worker in stream_workers:
             if worker.poll() is None:
@@ -216,5 +221,18 @@ def demo(ctx: click.Context, households: int, seed: int, year_from: int, year_to
     if keep_running:
         from warehouse.dashboard.server import login_url
 
-        click.secho(f"\nDashboard: {login_url(settings) or 'not running (see fupin status)'}", bold=True)
-        click.echo("  (left running with the stack until 'fupin down')")
+        for line in closing_lines(docs_url, login_url(settings)):
+            click.secho(line, bold=not line.startswith(" "))
+    else:
+        click.echo("'fupin docs' serves both documents on http://127.0.0.1:8580/ (they need no stack)")
+
+
+def closing_lines(docs_url: str | None, dashboard_url: str | None) -> list[str]:
+    """The demo's last words with --keep: where the documents and the dashboard answer now."""
+    docs = (
+        [f"  dbt docs:   {docs_url}/dbt/", f"  Data Docs:  {docs_url}/data-docs/"]
+        if docs_url
+        else ["  docs:       not served (run 'fupin docs')"]
+    )
+    dashboard = dashboard_url or "not running (see 'fupin status')"
+    return ["", "Left running until 'fupin down':", *docs, f"  dashboard:  {dashboard}"]

@@ -4,19 +4,28 @@ Both are built by ``fupin build`` (dbt docs generate, the checkpoint's Data Docs
 builds what is missing, checks that no page loads anything from the network, and serves both
 from one loopback port: ``/dbt/`` (dbt's site, which fetches its manifest and catalog, so it
 needs a server, not a file) and ``/data-docs/``. ``dbt/static_index.html`` is the one-file
-variant that also opens from disk.
+variant that also opens from disk. While it serves, ``<data_dir>/docs.json`` records its pid and
+URL, so that ``fupin demo --keep`` can leave it running and ``fupin down`` stop it.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import os
+import signal
+import sys
 import threading
 from pathlib import Path
 
 import click
 
 from fupin.cli import settings_from
+
+
+def docs_file(settings) -> Path:
+    """The serving docs process's own record: pid and base URL."""
+    return Path(settings.data_dir) / "docs.json"
 
 
 def sites(settings) -> dict[str, Path]:
@@ -86,12 +95,25 @@ def docs(ctx: click.Context, port: int, no_serve: bool, as_of_date: str | None) 
     click.echo(f"Data Docs:  {roots['data-docs'] / 'index.html'}")
     if no_serve:
         return
-    httpd = serve(roots, port)
+    from fupin.heartbeat import read_json, write_json
+
+    try:
+        httpd = serve(roots, port)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot serve on 127.0.0.1:{port} ({exc.strerror}): pass --port 0 for a free one"
+        ) from exc
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    record = docs_file(settings)
+    write_json(record, {"pid": os.getpid(), "url": base})
     click.echo(f"serving on loopback: {base}/dbt/  and  {base}/data-docs/  (Ctrl-C stops)")
+    # SIGTERM (`fupin down`) ends it as Ctrl-C does: through the finally, which removes the record
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
         httpd.shutdown()
+        if (read_json(record) or {}).get("pid") == os.getpid():
+            record.unlink(missing_ok=True)

@@ -291,6 +291,49 @@ def start_dashboard(settings: Settings, timeout: float = 60.0) -> dict[str, Any]
     )
 
 
+DOCS_MARK = "docs"
+
+
+def live_docs(settings: Settings) -> dict[str, Any] | None:
+    """The `fupin docs` process serving this data directory's documents, if one runs."""
+    from fupin.docs_cli import docs_file
+
+    info = read_json(docs_file(settings))
+    return info if info and process_matches(info.get("pid"), DOCS_MARK) else None
+
+
+def start_docs(settings: Settings, timeout: float = 60.0) -> dict[str, Any]:
+    """Start `fupin docs` detached on a free loopback port (or find the one serving already) and
+    wait until it records its URL; `fupin down` stops it with the stack."""
+    from fupin.docs_cli import docs_file
+
+    if running := live_docs(settings):
+        return running
+    log_path = log_dir(settings) / "docs.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # the same sites as this process's: the dbt target lives under the database's name
+    env = {**os.environ, "FUPIN_DATA_DIR": str(Path(settings.data_dir).resolve()),
+           "FUPIN_CLICKHOUSE_DATABASE": settings.clickhouse_database}  # fmt: skip
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "fupin.cli", "docs", "--port", "0"], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise StackError(
+                f"'fupin docs' exited with code {proc.returncode}; {log_path} ends with:\n{log_tail(log_path)}"
+            )
+        info = read_json(docs_file(settings)) or {}
+        if info.get("pid") == proc.pid and info.get("url"):
+            return {**info, "log": str(log_path)}
+        time.sleep(0.2)
+    stop_process(proc.pid, DOCS_MARK, timeout=10.0)
+    raise StackError(
+        f"'fupin docs' did not serve within {timeout:.0f}s; {log_path} ends with:\n{log_tail(log_path)}"
+    )
+
+
 def start_stack(settings: Settings, warehouse: bool = True, timeout: float = 60.0) -> dict[str, Any]:
     """Start broker, topics and (optionally) the warehouse service; record them in stack.json.
 
@@ -403,6 +446,8 @@ def stop_stack(settings: Settings, timeout: float = 10.0) -> list[str]:
     done += stop_processes(workers, timeout)
     if dash := live_dashboard(settings):
         done += stop_processes([("dashboard", dash["pid"], DASHBOARD_MARK)], timeout)
+    if docs := live_docs(settings):
+        done += stop_processes([("docs", docs["pid"], DOCS_MARK)], timeout)
     from producers.gateway.process import stop_gateway
 
     done += stop_gateway(state, timeout)  # it publishes into the broker, as the workers do

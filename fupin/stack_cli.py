@@ -155,7 +155,8 @@ SELECT
     (SELECT count() FROM {db}.events_latest) AS events,
     (SELECT uniqExact(household_id) FROM {db}.events_latest) AS households,
     (SELECT uniqExact(household_id) FROM {db}.household_status_latest) AS with_status,
-    (SELECT count() FROM {db}.dead_letters_latest) AS dead_letters
+    (SELECT count() FROM {db}.dead_letters_latest) AS dead_letters,
+    (SELECT count() FROM {db}.alerts FINAL) AS alert_episodes
 """
 
 
@@ -178,7 +179,7 @@ def consumer_lag(settings) -> dict[str, Any]:
     try:
         reader = open_reader(settings)
         try:
-            ((events, households, with_status, dead),) = reader.query(
+            ((events, households, with_status, dead, episodes),) = reader.query(
                 _LANDED_SQL.format(db=settings.clickhouse_database)
             )
         finally:
@@ -189,6 +190,7 @@ def consumer_lag(settings) -> dict[str, Any]:
     return {
         "events_landed": events,
         "dead_letters": dead,
+        "alert_episodes": episodes,
         "published_here": published,
         "sink_lag_events": max(0, published - events),
         "households_with_events": households,
@@ -224,7 +226,13 @@ def _wait_caught_up(settings, timeout: float) -> dict[str, Any]:
                     f"sink lag {lag['sink_lag_events']:,} events, stream lag "
                     f"{lag['stream_lag_households']:,} households"
                 )
-                now = (lag["events_landed"], lag["households_with_status"], lag["dead_letters"])
+                # the alert episodes too: they land beside the statuses, and 'fupin alerts' reads them
+                now = (
+                    lag["events_landed"],
+                    lag["households_with_status"],
+                    lag["dead_letters"],
+                    lag["alert_episodes"],
+                )
                 if now != last:
                     last, still_since = now, time.monotonic()
                 elif (

@@ -1,8 +1,9 @@
-"""``fupin stream`` runs a worker; ``fupin household show|explain`` and ``fupin alerts`` ask the live ones.
+"""``fupin stream`` runs a worker; ``fupin household show|explain`` ask the live ones; ``fupin
+households`` and ``fupin alerts`` read what the sink landed (status documents, alert episodes).
 
 Each running worker records its pid and web address in ``<data_dir>/stream-<worker>.json``.
 A household lives on the worker that owns its partition, so the queries ask every live worker
-and take the one that holds it (alerts: the union over workers).
+and take the one that holds it.
 """
 
 from __future__ import annotations
@@ -311,31 +312,83 @@ def explain(ctx: click.Context, household_id: str, as_json: bool) -> None:
         click.echo(f"alert {rule:<32} raised by {a['raised_event_id']} at {a['raised_occurred_at']}")
 
 
+#: `fupin alerts --state`: which episode states each choice lists (domain.md, alert episodes).
+ALERT_STATES: dict[str, tuple[str, ...]] = {
+    "open": ("raised",),
+    "resolved": ("resolved",),
+    "all": ("raised", "resolved"),
+}
+
+_EPISODES_SQL = """
+SELECT household_id, region_code, rule, if(a.state = 'raised', 'open', a.state) AS state, alert_id,
+       start_event_id, start_occurred_at, end_event_id, end_occurred_at, detail
+FROM {db}.alerts AS a FINAL
+WHERE a.state IN ({states}) AND startsWith(a.region_code, {{region:String}})
+ORDER BY household_id, rule, start_occurred_at, alert_id
+"""
+
+
+def alert_episodes(settings: Settings, state: str, region: str = "") -> list[dict[str, Any]]:
+    """The landed alert episodes in STATE (open, resolved, all), each at its latest revision.
+
+    Read from the warehouse, not the workers: only the episode table knows resolved episodes, and
+    FINAL makes the latest revision win, so an episode a late event retracted is listed nowhere.
+    """
+    from warehouse.client import WarehouseError, open_reader
+
+    reader = open_reader(settings)
+    try:
+        # the states are this module's constants (a click.Choice picks the entry), not user text
+        states = ", ".join(f"'{s}'" for s in ALERT_STATES[state])
+        rows = reader.query_dicts(_EPISODES_SQL.format(db=settings.clickhouse_database, states=states),
+                                  {"region": region})  # fmt: skip
+    except WarehouseError as exc:
+        raise click.ClickException(f"reading the alert episodes failed: {str(exc).splitlines()[0][:200]}; "
+                                   "is the stack up ('fupin status')?") from exc  # fmt: skip
+    finally:
+        reader.close()
+    for r in rows:
+        for key in ("start_occurred_at", "end_occurred_at"):
+            if r[key] is not None and not isinstance(r[key], str):
+                r[key] = r[key].isoformat()
+    return rows
+
+
 @click.command()
 @click.option(
-    "--open", "only_open", is_flag=True, help="Open alerts only (the live state holds open alerts)."
+    "--state",
+    type=click.Choice(tuple(ALERT_STATES)),
+    default=None,
+    help="open (default): episodes whose condition still holds; resolved: those that ended; all: both. "
+    "Retracted episodes (a late event showed they never existed) are never listed.",
 )
-@click.option("--region", default=None, help="Region code prefix (2, 4, 6, 9 or 12 digits).")
+@click.option("--open", "only_open", is_flag=True, help="Same as --state open (kept for old scripts).")
+@click.option(
+    "--region",
+    default="",
+    help="Region code prefix (2, 4, 6, 9 or 12 digits) of the household when the alert was raised.",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def alerts(ctx: click.Context, only_open: bool, region: str | None, as_json: bool) -> None:
-    """List live risk alerts (the open ones held by the running workers)."""
-    settings = settings_from(ctx)
-    rows = query_open_alerts(settings)
-    if region:
-        rows = [r for r in rows if (r["region_code"] or "").startswith(region)]
+def alerts(ctx: click.Context, state: str | None, only_open: bool, region: str, as_json: bool) -> None:
+    """List risk-alert episodes (one per household, rule and starting event) as the warehouse holds them.
+
+    The sink lands each episode's latest revision from the stream workers within seconds."""
+    if only_open and state not in (None, "open"):
+        raise click.UsageError(f"--open contradicts --state {state}")
+    state = state or "open"
+    rows = alert_episodes(settings_from(ctx), state, region)
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    if not rows:
-        click.echo("no open alerts")
-        return
     for r in rows:
-        click.echo(
-            f"{r['household_id']:<14} {r['region_code']}  {r['rule']:<32} since {r['raised_occurred_at']}"
-            f"  ({r['raised_event_id']})"
-        )
-    click.echo(f"{len(rows)} open alert(s)", err=not sys.stdout.isatty())
+        line = f"{r['household_id']:<14} {r['region_code']}  {r['rule']:<32} {r['state']:<8} since {r['start_occurred_at']}"
+        if r["end_occurred_at"]:
+            line += f"  until {r['end_occurred_at']}"
+        click.echo(f"{line}  ({r['start_event_id']})")
+    kind = "" if state == "all" else f"{state} "
+    click.echo(f"{len(rows)} {kind}alert(s)" + (" (retracted episodes not listed)" if state == "all" else ""),
+               err=not sys.stdout.isatty())  # fmt: skip
 
 
 @click.command("households")

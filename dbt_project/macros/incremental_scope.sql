@@ -62,14 +62,16 @@
 {%- endmacro %}
 
 {# Month ends of the series whose village figures changed since this mart's last build of them
-   (all on a full build, a code change or a new context), plus extra_condition's. #}
-{% macro changed_dates_filter(extra_condition=none) -%}
+   (all on a full build, a code change or a new context), plus extra_condition's; with_period: the
+   mart's build key holds the assessment period (build_key). #}
+{% macro changed_dates_filter(extra_condition=none, with_period=false) -%}
   {%- if is_incremental() and not code_changed() -%}
     (reference_date in (
         select distinct reference_date from {{ ref('int_village_figures') }}
         where built_at > (
             select coalesce(max(built_at), toDateTime64(0, 3, 'UTC')) from {{ this }}
-            where reference_date in {{ series_dates_array() }} and build_key = {{ build_key('reference_date') }}
+            where reference_date in {{ series_dates_array() }}
+              and build_key = {{ build_key('reference_date', with_period=with_period) }}
         )
     ){%- if extra_condition %} or ({{ extra_condition }}){%- endif -%})
   {%- else -%}

@@ -154,9 +154,19 @@
   [{%- for d in series_month_ends() -%}toDate('{{ d }}'){{ ", " if not loop.last }}{%- endfor -%}]
 {%- endmacro %}
 
-{# Key of one build's rows in an accumulating mart: the reference date and the cut-off. #}
-{% macro build_key(date_column) -%}
-  concat(toString({{ date_column }}), '|', '{{ cutoff_iso() }}')
+{# Key of one build's rows in an accumulating mart: the reference date and the cut-off, and for
+   the assessment marts (with_period) an assessment period other than the default one, so that a
+   period's build keeps the default build of the same date instead of replacing it. #}
+{% macro build_key(date_column, with_period=false) -%}
+  {%- set p = var('period_start', none) if with_period else none -%}
+  concat(toString({{ date_column }}), '|', '{{ cutoff_iso() }}'{% if p %}, '|{{ p }}'{% endif %})
+{%- endmacro %}
+
+{# The assessment period's start as the marts store it: null for the default period (1 January of
+   the reference date's year), else the period_start var. #}
+{% macro period_start_literal() -%}
+  {%- set p = var('period_start', none) -%}
+  {%- if p -%} CAST(toDate('{{ p }}') AS Nullable(Date)) {%- else -%} CAST(NULL AS Nullable(Date)) {%- endif -%}
 {%- endmacro %}
 
 {% set poverty_causes = ['illness', 'disability', 'schooling', 'disaster', 'marriage', 'land', 'water',
@@ -354,7 +364,8 @@ select
     level,
     reference_date,
     {{ cutoff_literal() }} as cutoff,
-    {{ build_key('reference_date') }} as build_key,
+    {{ period_start_literal() }} as period_start,
+    {{ build_key('reference_date', with_period=true) }} as build_key,
     zone,
     coalesce(agricultural_population, 0) as agricultural_population,
     remaining_poor_persons as poverty_incidence_numerator,

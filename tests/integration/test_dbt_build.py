@@ -441,3 +441,75 @@ def test_another_date_keeps_the_builds_already_made(wh, settings):
     again = mart(wh, settings, "census", "county")
     strip = lambda rows: {k: {c: v for c, v in r.items() if c != "built_at"} for k, r in rows.items()}  # noqa: E731
     assert strip(again) == strip(first)
+
+
+def test_cadre_loads_of_an_earlier_date_stay_after_another_build(wh, settings, monkeypatch):
+    """`fupin indicators --date D --cadres` after a build of a date whose series does not reach D:
+    the loads at D are still listed (the cadre_loads mart keeps each build's rows), not 0 cadres."""
+    from click.testing import CliRunner
+
+    from fupin.cli import cli
+
+    def assigned(hh: str, cadre: str, occurred: str, region: str = V1) -> dict:
+        payload = {"cadre_id": cadre, "unit": "county office"}
+        return envelope(hh, "poverty_office.cadre_assigned", occurred, payload, region=region)
+
+    land(wh, [*base_events(), assigned("H2", "C1", "2020-04-01"), assigned("H4", "C1", "2020-04-01", V3),
+              assigned("H4", "C2", "2020-04-02", V3)])  # fmt: skip
+    monkeypatch.setenv("FUPIN_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("FUPIN_CLICKHOUSE_DATABASE", settings.clickhouse_database)
+
+    def cadres(*args: str) -> list[dict]:
+        args = ["indicators", "--level", "county", "--cadres", "--format", "json", *args]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output[result.output.index("\ncadre loads") :].split("\n", 2)[2])
+
+    assert run_build_job(wh, settings, as_of_date=D)["success"]
+    cols = ("cadre_id", "cadre_households", "village_count", "over_limit", "cadre_households_max")
+    want = [
+        dict(zip(cols, ("C1", 2, 2, 0, 5), strict=True)),
+        dict(zip(cols, ("C2", 1, 1, 0, 5), strict=True)),
+    ]
+    assert cadres("--date", D) == want
+    assert run_build_job(wh, settings, as_of_date="2019-06-30")["success"]  # its series ends before 2020
+    assert cadres("--date", D) == want
+    assert cadres("--date", "2019-06-30") == []  # nobody was assigned yet
+
+
+def test_an_assessment_period_keeps_the_default_build_of_its_date(wh, settings, monkeypatch):
+    """`fupin indicators --from 2020-10 --to 2020-12` after a build at 31 December: the period's
+    figures are its own rows (period_start 2020-10-01); the year-to-date figures of that date, which
+    the dashboard reads, stay as they were; asking for the period again reads it, no rebuild."""
+    from click.testing import CliRunner
+
+    from fupin.cli import cli
+
+    land(wh, base_events())
+    monkeypatch.setenv("FUPIN_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("FUPIN_CLICKHOUSE_DATABASE", settings.clickhouse_database)
+    assert run_build_job(wh, settings, as_of_date=D)["success"]
+    year = mart(wh, settings, "assessment", "county")
+    assert {r["visit_months_in_period"] for r in year.values()} == {12}
+
+    def period(months_from: str) -> tuple[list[dict], str]:
+        args = ["indicators", "--family", "assessment", "--level", "county", "--format", "json"]
+        result = CliRunner().invoke(cli, [*args, "--from", months_from, "--to", "2020-12"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output[result.output.index("[") :]), result.output
+
+    rows, said = period("2020-10")
+    assert "building the marts for the period" in said
+    assert {(r["period_start"], r["visit_months_in_period"]) for r in rows} == {("2020-10-01", 3)}
+    strip = lambda rows: {k: {c: v for c, v in r.items() if c != "built_at"} for k, r in rows.items()}  # noqa: E731
+    assert strip(mart(wh, settings, "assessment", "county")) == strip(year)  # the default build stays
+    monthly = wh.query(
+        f"SELECT count() FROM {settings.clickhouse_database}.assessment_monthly "
+        "WHERE level = 'county' AND reference_date = toDate({d:String}) AND period_start IS NULL",
+        {"d": D},
+    )
+    assert monthly == [(1,)]
+    again, said = period("2020-10")
+    assert "building" not in said and again == rows  # read, not rebuilt
+    whole_year, said = period("2020-01")  # the year to D is the default period: already built
+    assert "building" not in said and {r["period_start"] for r in whole_year} == {None}

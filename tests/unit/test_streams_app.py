@@ -233,7 +233,7 @@ def test_live_queries_without_a_worker_fail_cleanly(settings, monkeypatch):
 
     monkeypatch.setenv("FUPIN_DATA_DIR", str(settings.data_dir))
     runner = CliRunner()
-    for args in (["household", "show", "H1"], ["household", "explain", "H1"], ["alerts", "--open"]):
+    for args in (["household", "show", "H1"], ["household", "explain", "H1"]):
         result = runner.invoke(cli, args)
         assert result.exit_code == 1
         assert "no stream worker runs" in result.output

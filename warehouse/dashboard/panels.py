@@ -224,7 +224,8 @@ def overview(reader: Any, q: dict[str, str]) -> dict[str, Any]:
     where = "region_code = {region:String} AND reference_date = toDate({d:String}) AND cutoff IS NULL"
     names, rows = reader.query_columns(
         f"SELECT c.*, 1 AS __assessment, a.* FROM (SELECT * EXCEPT (build_key, built_at) FROM census WHERE {where}) AS c "
-        f"LEFT JOIN (SELECT * EXCEPT (build_key, built_at) FROM assessment WHERE {where}) AS a ON a.region_code = c.region_code",
+        f"LEFT JOIN (SELECT * EXCEPT (build_key, built_at) FROM assessment WHERE {where} "
+        "AND period_start IS NULL) AS a ON a.region_code = c.region_code",
         {"region": code, "d": d},
     )
     census = assessment = None
@@ -263,7 +264,8 @@ def children(reader: Any, q: dict[str, str]) -> dict[str, Any]:
         FROM (SELECT * FROM census WHERE level = {{level:String}} AND startsWith(region_code, {{region:String}})
               AND reference_date = toDate({{d:String}}) AND cutoff IS NULL) AS c
         LEFT JOIN (SELECT * FROM assessment WHERE level = {{level:String}} AND startsWith(region_code, {{region:String}})
-              AND reference_date = toDate({{d:String}}) AND cutoff IS NULL) AS a ON a.region_code = c.region_code
+              AND reference_date = toDate({{d:String}}) AND cutoff IS NULL AND period_start IS NULL) AS a
+            ON a.region_code = c.region_code
         LEFT JOIN regions AS r ON r.region_code = c.region_code
         ORDER BY region_code"""
     rows = rows_of(reader, sql, {"level": LEVELS[length], "region": code, "d": d})
@@ -290,7 +292,8 @@ def series(reader: Any, q: dict[str, str]) -> dict[str, Any]:
                a.returned_in_period_households AS returned_in_period_households
         FROM (SELECT * FROM census_monthly WHERE region_code = {region:String} AND cutoff IS NULL
               AND reference_date <= toDate({d:String})) AS c
-        LEFT JOIN (SELECT * FROM assessment_monthly WHERE region_code = {region:String} AND cutoff IS NULL) AS a
+        LEFT JOIN (SELECT * FROM assessment_monthly WHERE region_code = {region:String} AND cutoff IS NULL
+                   AND period_start IS NULL) AS a
             ON a.reference_date = c.reference_date
         ORDER BY month"""
     rows = rows_of(reader, sql, {"region": code, "d": d})

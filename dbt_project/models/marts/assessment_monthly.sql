@@ -1,5 +1,6 @@
 {{ config(materialized='incremental', incremental_strategy='insert_overwrite', partition_by='build_key',
-          order_by='(level, region_code, reference_date)', pre_hook="{{ partition_by_build_key() }}") }}
+          order_by='(level, region_code, reference_date)', pre_hook="{{ partition_by_build_key() }}",
+          on_schema_change='append_new_columns') }}
 -- depends_on: {{ ref('int_village_figures') }}
 
 -- The assessment figures at the last day of each month of the series.
@@ -9,7 +10,7 @@
 
 {% set last_built -%}
     (select coalesce(max(built_at), toDateTime64(0, 3, 'UTC')) from {{ this }}
-     where reference_date in {{ series_dates_array() }} and build_key = {{ build_key('reference_date') }})
+     where reference_date in {{ series_dates_array() }} and build_key = {{ build_key('reference_date', with_period=true) }})
 {%- endset %}
 
 {% set other_inputs_changed -%}
@@ -24,7 +25,7 @@
                    coalesce(nullIf(z_own.zone, ''), nullIf(z_county.zone, ''), 'central') as zone
             from (
                 select region_code, level, reference_date, agricultural_population, zone from {{ this }}
-                where reference_date in {{ series_dates_array() }} and build_key = {{ build_key('reference_date') }}
+                where reference_date in {{ series_dates_array() }} and build_key = {{ build_key('reference_date', with_period=true) }}
             ) as m
             left join (
                 select lv.level as level, substring(p.region_code, 1, lv.code_length) as region_code,
@@ -44,4 +45,5 @@
     ) > 0
 {%- endset %}
 
-{{ assessment_select('reference_date in ' ~ series_dates_array() ~ ' and ' ~ changed_dates_filter(other_inputs_changed)) }}
+{{ assessment_select('reference_date in ' ~ series_dates_array() ~ ' and '
+                    ~ changed_dates_filter(other_inputs_changed, with_period=true)) }}
