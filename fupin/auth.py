@@ -4,7 +4,8 @@ Roles (the README's "Security" section):
 
 - ``department:<name>``: publish its own department's event types only (:func:`may_publish`,
   for an HTTP gateway);
-- ``analyst``: read the marts and the staging models;
+- ``analyst``: read the marts, the staging models and the alert episodes (``alerts``: what the
+  stream workers' views showed them live);
 - ``dashboard``: read the marts only;
 - ``operator``: run the jobs (build, rebuild, migrate, check, load-reference) and read every
   table of the platform's database (the CLI's status, household and indicator commands).
@@ -84,6 +85,11 @@ def may_publish(role: str, event_type: str) -> bool:
     return department in DEPARTMENTS and event_type.startswith(department + ".")
 
 
+#: Platform tables an analyst reads besides the models: the alert episodes (``fupin alerts``),
+#: household-level like the live views the analyst role opens.
+ANALYST_TABLES = frozenset({"alerts"})
+
+
 @cache
 def _models(layer: str) -> frozenset[str]:
     """Names of the dbt models of one layer (the folders of dbt_project/models are the layers)."""
@@ -95,7 +101,7 @@ def may_read(role: str, table: str) -> bool:
     if role == OPERATOR:
         return True
     if role == ANALYST:
-        return table in _models("marts") or table in _models("staging")
+        return table in _models("marts") or table in _models("staging") or table in ANALYST_TABLES
     if role == DASHBOARD:
         return table in _models("marts")
     return False

@@ -115,7 +115,8 @@ def _engine_refusal(exc: WarehouseError) -> WarehouseError:
 
 _TABLE = re.compile(r"^\s*TABLE id: \d+,.*?table_name: ([^,\s]+)")
 _FUNCTION = re.compile(r"^\s*FUNCTION id: \d+, function_name: ([^,\s]+)")
-_IDENTIFIER = re.compile(r"^IDENTIFIER id: \d+,.*?identifier: (.+)$")
+#: ``… identifier: d.t`` (``, final: 1`` after it when the query reads the table FINAL).
+_IDENTIFIER = re.compile(r"^IDENTIFIER id: \d+,.*?identifier: (.+?)(?:, final: \d+)?$")
 _CTE = re.compile(r"cte_name: ([^,\s]+)")
 #: Where an identifier names a table in the engine's unresolved query tree.
 _TABLE_PLACES = ("JOIN TREE", "LEFT TABLE EXPRESSION", "RIGHT TABLE EXPRESSION")

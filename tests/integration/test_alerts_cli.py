@@ -97,3 +97,18 @@ def test_region_prefix_and_what_the_table_shows(landed):
 def test_open_contradicting_another_state_is_refused(landed):
     result = CliRunner().invoke(cli, ["alerts", "--open", "--state", "resolved"])
     assert result.exit_code == 2 and "--open contradicts --state resolved" in result.output
+
+
+def test_an_analyst_reads_the_episodes_and_a_dashboard_does_not(landed, settings):
+    from warehouse.readonly import ReadOnlyRefused, ReadOnlyWarehouse
+
+    analyst = ReadOnlyWarehouse.chdb(settings.chdb_data_path, settings.clickhouse_database, "analyst")
+    dashboard = ReadOnlyWarehouse.chdb(settings.chdb_data_path, settings.clickhouse_database, "dashboard")
+    try:
+        sql = "SELECT count() FROM alerts FINAL WHERE state != 'retracted'"
+        assert analyst.query(sql)[0][0] == 4  # what `fupin alerts --state all` lists, with an analyst token
+        with pytest.raises(ReadOnlyRefused, match="alerts"):
+            dashboard.query(sql)
+    finally:
+        analyst.close()
+        dashboard.close()

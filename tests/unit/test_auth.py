@@ -35,6 +35,7 @@ def test_roles():
             auth.check_role(role)
     assert auth.may_read("dashboard", "census") and not auth.may_read("dashboard", "stg_water")
     assert auth.may_read("analyst", "census") and auth.may_read("analyst", "stg_water")
+    assert auth.may_read("analyst", "alerts") and not auth.may_read("dashboard", "alerts")
     for role in ("analyst", "dashboard", "department:water"):
         assert not auth.may_read(role, "events") and not auth.may_read(role, "dead_letters")
     assert auth.may_read("operator", "dead_letters")

@@ -186,7 +186,7 @@ def test_grants_follow_the_roles():
     root = ET.parse(USERS_XML).getroot()
     marts, staging = _models("marts"), _models("staging")
     assert _grants(root.find("users/dashboards")) == marts  # no event payloads, no dead letters
-    assert _grants(root.find("users/analyst")) == marts | staging | {"events_latest"}
+    assert _grants(root.find("users/analyst")) == marts | staging | {"events_latest", "alerts"}
     assert _grants(root.find("users/fupin_reader")) == {"*"}
     config = ET.parse(CONFIG_XML).getroot()
     assert config.findtext("access_control_improvements/select_from_system_db_requires_grant") == "true"
