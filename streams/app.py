@@ -42,6 +42,17 @@ PAGE_ROLES = (auth.OPERATOR, auth.ANALYST)
 GC_THRESHOLD = 50_000
 #: Messages (fetched partition batches) a worker's stream may hold before fetching pauses.
 STREAM_BUFFER = 100
+#: Bytes of one outgoing record batch at most.
+PRODUCER_BATCH = 1_000_000
+#: The table's rocksdb, per partition: Faust's defaults (a 2 GiB block cache and three 64 MiB
+#: memtables for each partition's database) let a worker grow past 4 GB during the demo; these
+#: keep it near 150 MB a partition. The working set is one state per household of the partition.
+ROCKSDB_OPTIONS = {
+    "block_cache_size": 64 * 1024**2,
+    "block_cache_compressed_size": 16 * 1024**2,
+    "write_buffer_size": 16 * 1024**2,
+    "max_write_buffer_number": 2,
+}
 #: Changelog key of the end-of-batch marker: '~' is not allowed in a household id.
 MARK = b"~mark"
 #: (topic, key, value, headers) -> awaitable delivery
@@ -119,7 +130,7 @@ class Projector:
             message["processed_at"] = now
             out.alerts.append((key, dumps(message)))
         out.status.append((key, dumps(document)))
-        out.writes.append((key, dumps(state), ref))
+        out.writes.append((key, household.encode(state), ref))
 
     def check(self, rec: Record) -> dict[str, Any]:
         """The judged envelope of a record, or :class:`fupin.validity.Invalid` saying why not."""
@@ -234,7 +245,7 @@ def create_app(
         # so this bounds a worker's memory when it falls behind: fetching pauses beyond it.
         stream_buffer_maxsize=STREAM_BUFFER,
         producer_linger=0.005,
-        producer_max_batch_size=1_000_000,
+        producer_max_batch_size=PRODUCER_BATCH,
         producer_max_request_size=4_000_000,
         producer_acks=1,
     )
@@ -246,7 +257,9 @@ def create_app(
         value_serializer="raw",
     )
     raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-    table = app.Table(TABLE, default=None, partitions=settings.topic_partitions, schema=raw)
+    table = app.Table(
+        TABLE, default=None, partitions=settings.topic_partitions, schema=raw, options=ROCKSDB_OPTIONS
+    )
     # Values are orjson bytes we encode ourselves: the table must not re-encode them as JSON.
     table.key_serializer = table.value_serializer = "raw"
     table.schema.key_serializer = table.schema.value_serializer = "raw"
@@ -296,6 +309,7 @@ def create_app(
                 await sender(dlq_topic, d.key, d.value, d.headers)
             return {}
         producer = faust_compat.kafka_producer(app)
+        changelog = table.changelog_topic.get_topic_name()
         outbox = transport.Outbox(producer)
         n_alerts = await partition_count(producer, alerts_topic)
         n_status = await partition_count(producer, status_topic)
@@ -312,7 +326,6 @@ def create_app(
             return {}
         # The changelog straight to the producer, batched, to the event's partition (as Faust's
         # table would), rather than through Faust's one-record-at-a-time table buffer.
-        changelog = table.changelog_topic.get_topic_name()
         touched = set()
         for key, value, ref in result.writes:
             partition = ref.message.partition
@@ -410,7 +423,7 @@ def create_app(
             return None
         faust_compat.set_current_event(None)
         raw = table.get(key)
-        return orjson.loads(raw) if raw else None
+        return household.decode(raw) if raw else None
 
     def refused(view, request):  # noqa: ANN001 - a Faust view and its request
         """401/403 unless the request carries a token of a role that may read household documents."""
@@ -449,7 +462,7 @@ def create_app(
         for key, raw in table.items():
             if not raw or key == MARK:
                 continue
-            state = orjson.loads(raw)
+            state = household.decode(raw)
             for rule, (aid, eid, occurred) in state["open"].items():
                 rows.append(
                     {
@@ -470,7 +483,7 @@ def create_app(
         faust_compat.set_current_event(None)
         now = iso_utc(utc_now())
         docs = [
-            household.document(orjson.loads(raw), lines, now)
+            household.document(household.decode(raw), lines, now)
             for key, raw in table.items()
             if raw and key != MARK
         ]

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import lz4.block
 import orjson
 
 from fupin import validity
@@ -205,10 +206,28 @@ def new_state(household_id: str) -> dict[str, Any]:
     }
 
 
+#: First byte of a stored state compressed by :func:`encode` (a JSON state starts with ``{``).
+LZ4_STATE = b"\x04"
+
+
+def encode(state: dict[str, Any]) -> bytes:
+    """The stored form of a state: its JSON, lz4-compressed. The worker writes every household it
+    folds to the table's changelog once a batch, and the embedded broker keeps every message in
+    memory: compressed, a state (about 12 KB of JSON) takes about a third of that."""
+    return LZ4_STATE + lz4.block.compress(orjson.dumps(state), store_size=True)
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    """A state as :func:`encode` stored it (or as plain JSON, as states were stored before)."""
+    if raw[:1] == LZ4_STATE:
+        return orjson.loads(lz4.block.decompress(raw[1:]))
+    return orjson.loads(raw)
+
+
 def loads(raw: bytes, household_id: str) -> dict[str, Any]:
     """A stored state; one from before the log (FORMAT 1) keeps its facts and open alerts, but its
     history is unknown: episodes before it cannot be corrected (``fupin rebuild`` refolds them)."""
-    state = orjson.loads(raw)
+    state = decode(raw)
     if state.get("fmt") != FORMAT:
         fresh = new_state(household_id)
         state.pop("seen", None)

@@ -372,3 +372,15 @@ def test_open_alerts_are_exactly_the_rules_that_hold_after_every_event():
             assert sorted(state["open"]) == sorted(holding), (env["event_type"], env["occurred_at"])
             checked.update(holding)
     assert len(checked) >= 7  # the random histories did raise most rules
+
+
+def test_a_stored_state_is_compressed_and_reads_back_as_it_was():
+    state = household.new_state("H1")
+    state["log"] = [[f"2019-01-{d:02d}T00:00:00.000Z|2019-01-{d:02d}T00:00:00.000Z|e{d}", "visit", None, None, None]
+                    for d in range(1, 29)]  # fmt: skip
+    plain = orjson.dumps(state)
+    stored = household.encode(state)
+    assert stored[:1] == household.LZ4_STATE and len(stored) < len(plain) / 2
+    assert household.decode(stored) == state
+    assert household.decode(plain) == state  # a state stored before compression still reads
+    assert household.loads(stored, "H1") == state

@@ -8,6 +8,7 @@ import orjson
 import pytest
 from test_household import LINES, ev, exited, hospital_stay, income, pid, registered, returned
 
+from streams import household
 from streams.app import create_app
 from streams.deadletter import header_dict
 
@@ -71,7 +72,7 @@ class Harness:
         return [orjson.loads(v) for _t, _k, v, _h in self.topic(".household.alerts")]
 
     def state(self, hid: str = "H1") -> dict:
-        return orjson.loads(self.app.fupin_table.get(hid.encode()))
+        return household.decode(self.app.fupin_table.get(hid.encode()))
 
 
 @pytest.fixture
