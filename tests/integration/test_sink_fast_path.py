@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from fupin import privacy
 from fupin.contract import SCHEMAS_DIR, SEMANTIC_CHECKS
-from producers.simulator import hostile
 from warehouse import contract_sql
 from warehouse.client import ChdbWarehouse
 from warehouse.fetch import RecordRun
@@ -231,14 +231,17 @@ def test_the_engine_looks_for_raw_identifiers_where_the_judgement_does(two, monk
     path, which dead-letters it); a run of digits in a fixed-format field is no finding, so the
     engine takes that event itself."""
     fast_wh, _ = two
-    ctx = hostile._Ctx(random.Random(7), "fupin", [])
+    rng = random.Random(7)
+    mobile = f"1{rng.choice('3456789')}{rng.randint(0, 10**9 - 1):09d}"  # built here, never written out
+    first17 = f"{rng.randint(10**16, 10**17 - 1)}"
+    resident_id = first17 + privacy.check_digit(first17)
     example = json.loads(
         (SCHEMAS_DIR / "civil_affairs/dibao_terminated/examples/1/valid-income-rose.json").read_text()
     )
     topic = f"fupin.events.{example['department']}"
-    in_household_id = _fresh(example) | {"household_id": f"H-{ctx.mobile()}"}
-    in_source = _fresh(example) | {"source_system": f"sys-{ctx.mobile()}"}
-    in_payload = _fresh(example) | {"payload": {"reason": f"经办 {ctx.resident_id_18()} 核实"}}
+    in_household_id = _fresh(example) | {"household_id": f"H-{mobile}"}
+    in_source = _fresh(example) | {"source_system": f"sys-{mobile}"}
+    in_payload = _fresh(example) | {"payload": {"reason": f"经办 {resident_id} 核实"}}
     decided_in_python: list = []
     original = Batch.decode
 
