@@ -289,10 +289,30 @@ EVENT_TYPE = literal(r'^\{"event_id":"[^"]*","event_type":"([a-z_.]+)"')
 EVENT_ID = literal(r'^\{"event_id":"([^"\\]*)"')
 
 
-def _date_of(name: str) -> str:
-    """The ``YYYY-MM-DD`` a time field of a matched message begins with (its key is there once)."""
-    key = f',"{name}":"'
-    return f"substring(v, position(v, {literal(key)}) + {len(key)}, 10)"
+#: The values every check and column of a staged message reads, computed once per message (the
+#: checks and the stored columns share them: one JSON parse, one parse of each time):
+#: ``t`` the envelope's fields, ``occurred``/``recorded`` the parsed times (NULL if unparseable),
+#: ``payload_text`` the payload's own text. Needs ``v``; ``SELECT *, {STAGED}`` over the stage.
+#: For a message the type's expression matches they are its fields as written (the expression
+#: has fixed their form: each key once, no escapes); for any other, whatever they are, the
+#: message is refused by the match and none of them can raise.
+ENVELOPE = (
+    "JSONExtract(v, 'Tuple(event_id String, event_type String, schema_version UInt16, department String, "
+    "source_system String, household_id String, person_id Nullable(String), region_code String, "
+    "occurred_at String, recorded_at String)')"
+)
+_PAYLOAD_MARKER = ',"payload":'
+_PAYLOAD_AT = f"position(v, {literal(_PAYLOAD_MARKER)}) + {len(_PAYLOAD_MARKER)}"
+STAGED = ", ".join(
+    [
+        f"{ENVELOPE} AS t",
+        "parseDateTime64BestEffortOrNull(t.occurred_at, 3, 'UTC') AS occurred",
+        "parseDateTime64BestEffortOrNull(t.recorded_at, 3, 'UTC') AS recorded",
+        # Last in the envelope's order (the expression has fixed it), after the first
+        # ``,"payload":`` (no string holds a quote).
+        f"substring(v, {_PAYLOAD_AT}, length(v) - ({_PAYLOAD_AT})) AS payload_text",
+    ]
+)
 
 
 def _calendar(day: str) -> str:
@@ -311,32 +331,30 @@ def _has_unique(schema: Any) -> bool:
     return isinstance(schema, list) and any(_has_unique(v) for v in schema)
 
 
-#: Every array of plain strings in ``v`` has no duplicate. A string cannot hold a quote, so each
-#: ``["…"(,"…")*]`` is an array, and every array of enumerated strings is one of these.
+#: Every array of plain strings in the payload has no duplicate. A string cannot hold a quote, so
+#: each ``["…"(,"…")*]`` is an array, and every array of enumerated strings is one of these (the
+#: envelope holds no array: the payload is where they are).
 _UNIQUE = (
     "arrayAll(a -> length(arrayDistinct(splitByChar(',', a))) = length(splitByChar(',', a)), "
-    "extractAll(v, " + literal(r'\[("[^"\],]*"(?:,"[^"\],]*")*)\]') + "))"
+    "extractAll(payload_text, " + literal(r'\[("[^"\],]*"(?:,"[^"\],]*")*)\]') + "))"
 )
-
-
-def _field(name: str) -> str:
-    """The text of a string field of a matched message (its key is there once, with no escapes)."""
-    pattern = ',"' + name + '":"([^"]*)"'
-    return f"extract(v, {literal(pattern)})"
 
 
 def sink_checks() -> str:
     """The validity judgement beyond the schema (:mod:`fupin.validity`), for a matched message ``v``.
 
-    Needs the message's ``topic`` and Kafka key ``k``. Cheap string positions, not parsing: the
-    expression has fixed the order and form of the fields (so no key repeats, no string holds a
-    control character or an escape, and ``schema_version`` is an integer literal). Strings that
-    may hold a raw identifier go to the Python path, which decides exactly.
+    Needs the message's ``topic``, its Kafka key ``k`` and :data:`STAGED`. The expression has
+    fixed the order and form of the fields (so no key repeats, no string holds a control
+    character or an escape, and ``schema_version`` is an integer literal). Raw identifiers: the
+    judgement reads only ``source_system`` and the payload's strings (:func:`fupin.validity.
+    _identifier_error`), so only those texts are searched, for a superset of its patterns
+    (:data:`fupin.privacy.CANDIDATE_RE2`): what it finds, the Python path decides exactly.
     """
-    occurred, recorded = _date_of("occurred_at"), _date_of("recorded_at")
+    occurred, recorded = "substring(t.occurred_at, 1, 10)", "substring(t.recorded_at, 1, 10)"
     topic_department = "splitByChar('.', topic)[-1]"
     # A millisecond short of the slack: what is left to the millisecond, Python decides.
     slack_ms = int(validity.RECORDING_SLACK.total_seconds() * 1000) - 1
+    candidate = literal(privacy.CANDIDATE_RE2)
     parts = [
         "isValidUTF8(v)",
         _calendar(occurred),
@@ -344,61 +362,55 @@ def sink_checks() -> str:
         _year(occurred),
         _year(recorded),
         f"({topic_department} NOT IN ({', '.join(map(literal, DEPARTMENTS))}) "
-        f"OR position(v, concat(',\"department\":\"', {topic_department}, '\",')) > 0)",
-        f"k = {_field('household_id')}",
-        f"dateDiff('millisecond', parseDateTime64BestEffort({_field('recorded_at')}, 3, 'UTC'), "
-        f"parseDateTime64BestEffort({_field('occurred_at')}, 3, 'UTC')) < {slack_ms}",
-        f"NOT match(v, {literal(privacy.CANDIDATE_RE2)})",
+        f"OR t.department = {topic_department})",
+        "k = t.household_id",
+        f"dateDiff('millisecond', recorded, occurred) < {slack_ms}",
+        f"NOT match(t.source_system, {candidate})",
+        f"NOT match(payload_text, {candidate})",
     ]
     return " AND ".join(f"({p})" for p in parts)
 
 
-def type_check(event_type: str) -> str:
-    """True where ``v`` is a valid event of ``event_type`` (one of its versions) for the sink."""
-    matches = " OR ".join(f"match(v, {literal(r)})" for r in message_regexes()[event_type])
-    unique = f" AND {_UNIQUE}" if event_type in _compile()[2] else ""
-    return f"({matches}) AND {sink_checks()}{unique}"
+def type_match(event_type: str) -> str:
+    """True where ``v`` matches the expression of one of ``event_type``'s versions."""
+    return "(" + " OR ".join(f"match(v, {literal(r)})" for r in message_regexes()[event_type]) + ")"
+
+
+def unique_check(event_types: list[str]) -> str:
+    """True where a message of one of ``event_types`` (its type in ``et``) has no repeated item
+    in an array that must hold unique items; needs :data:`STAGED`."""
+    unique = sorted(set(event_types) & _compile()[2])
+    if not unique:
+        return "1"
+    return f"(et NOT IN ({', '.join(map(literal, unique))}) OR {_UNIQUE})"
 
 
 # ------------------------------------------------------------------------------------------------
 # Columns of an accepted message
 
 
-#: The envelope's fields of an accepted message, read in one pass (the expression has fixed their
-#: types, so no conversion happens); the payload is left to :func:`event_columns`.
-ENVELOPE = (
-    "JSONExtract(v, 'Tuple(event_id String, event_type String, schema_version UInt16, department String, "
-    "source_system String, household_id String, person_id Nullable(String), region_code String, "
-    "occurred_at String, recorded_at String)')"
-)
-
-
-def event_columns(envelope: str = "t") -> list[str]:
+def event_columns() -> list[str]:
     """The events table's columns (``warehouse.sink.EVENT_COLUMNS`` order) from an accepted message.
 
-    Needs ``envelope`` (:data:`ENVELOPE` of ``v``), ``v``, ``topic``, ``partition``, ``offset`` and
-    ``ingested_at``. The payload is the message's own text of it: last in the envelope's order
-    (the expression has fixed it), after the first ``,"payload":`` (no string holds a quote).
+    Needs :data:`STAGED`, ``topic``, ``partition``, ``offset`` and ``ingested_at``; the payload is
+    the message's own text of it. The times are not NULL: the checks have compared them.
     """
-    marker = ',"payload":'
-    at = f"position(v, {literal(marker)}) + {len(marker)}"
-    e = envelope
     return [
-        f"{e}.event_id",
-        f"{e}.event_type",
-        f"{e}.schema_version",
-        f"{e}.department",
-        f"{e}.source_system",
-        f"{e}.household_id",
-        f"{e}.person_id",
-        f"{e}.region_code",
-        f"parseDateTime64BestEffort({e}.occurred_at, 3, 'UTC')",
-        f"parseDateTime64BestEffort({e}.recorded_at, 3, 'UTC')",
-        f"substring(v, {at}, length(v) - ({at}))",
+        "t.event_id",
+        "t.event_type",
+        "t.schema_version",
+        "t.department",
+        "t.source_system",
+        "t.household_id",
+        "t.person_id",
+        "t.region_code",
+        "assumeNotNull(occurred)",
+        "assumeNotNull(recorded)",
+        "payload_text",
         "topic",
         "partition",
         "offset",
         "ingested_at",
-        f"{e}.occurred_at",
-        f"{e}.recorded_at",
+        "t.occurred_at",
+        "t.recorded_at",
     ]

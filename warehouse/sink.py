@@ -437,8 +437,6 @@ class FastEvents:
         n = next(self._ids)
         #: Session tables of this connection: the batch's messages, and which were accepted.
         self.stage, self.accepted = f"sink_stage_{n}", f"sink_accepted_{n}"
-        #: The first message of each event id in the batch (a later one goes to the Python path).
-        self.first = f"sink_first_{n}"
         self._created = False
 
     @staticmethod
@@ -453,10 +451,11 @@ class FastEvents:
             "offset UInt64, ingested_at DateTime64(3, 'UTC'), k Nullable(String), v String, et String, "
             "eid String, known UInt8) ENGINE = Memory"
         )
+        # The accepted events as they will be stored (the events table's types), with their index.
         self.warehouse.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.accepted} (i UInt32) ENGINE = Memory"
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.accepted} ENGINE = Memory AS SELECT toUInt32(0) AS i, "
+            f"{', '.join(EVENT_COLUMNS)} FROM {self.warehouse.database}.events WHERE 0"
         )
-        self.warehouse.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {self.first} (i UInt32) ENGINE = Memory")
         self._created = True
 
     def write(self, chunks: list[tuple[str, int, RecordRun, datetime]], token: str) -> tuple[int, list[int]]:
@@ -503,7 +502,6 @@ class FastEvents:
         wh = self.warehouse
         wh.execute(f"TRUNCATE TABLE {self.stage}")
         wh.execute(f"TRUNCATE TABLE {self.accepted}")
-        wh.execute(f"TRUNCATE TABLE {self.first}")
         # Short-circuit evaluation off (it copies the columns for every term), no JIT (a
         # compilation would stall one batch), one engine thread (the consuming thread has the
         # other core); the messages are read once, their types noted.
@@ -522,26 +520,38 @@ class FastEvents:
         del sink_batch, table, values, keys
         regexes = contract_sql.message_regexes()
         kinds = [k for (k,) in wh.query(f"SELECT DISTINCT et FROM {self.stage}") if k in regexes]
+        accepted = 0
         if kinds:
-            # One filtered subquery per type: each expression runs only on its own messages.
-            # Once for the batch, not in every arm: each arm looks its messages up in the set.
-            wh.execute(f"INSERT INTO {self.first} SELECT min(i) FROM {self.stage} GROUP BY eid {plain}")
-            first = self.first
+            # Each type's expression runs only on its own messages (one small arm a type); the
+            # rest of the judgement, once for all of them: each message is parsed once, the
+            # checks and the stored columns share its fields (contract_sql.STAGED), and the
+            # accepted ones are kept as rows of ``events``. The first message of each event id
+            # is found once for the batch (a later one goes to the Python path).
             arms = " UNION ALL ".join(
-                f"SELECT i FROM (SELECT * FROM {self.stage} WHERE et = {contract_sql.literal(k)} AND NOT known) "
-                f"WHERE {contract_sql.type_check(k)} AND i IN {first}"
+                f"SELECT * FROM {self.stage} WHERE et = {contract_sql.literal(k)} AND NOT known "
+                f"AND {contract_sql.type_match(k)}"
                 for k in kinds
             )
-            wh.execute(f"INSERT INTO {self.accepted} {arms} {plain}")
+            names = ", ".join(EVENT_COLUMNS)
             wh.execute(
-                f"INSERT INTO {wh.database}.events ({', '.join(EVENT_COLUMNS)}) "
-                f"SELECT {', '.join(contract_sql.event_columns())} FROM (SELECT *, {contract_sql.ENVELOPE} AS t "
-                f"FROM {self.stage} WHERE i IN {self.accepted}) "
+                f"INSERT INTO {self.accepted} (i, {names}) SELECT i, {', '.join(contract_sql.event_columns())} "
+                f"FROM (SELECT *, {contract_sql.STAGED} FROM ({arms})) "
+                f"WHERE {contract_sql.sink_checks()} AND {contract_sql.unique_check(kinds)} "
+                f"AND i IN (SELECT min(i) FROM {self.stage} GROUP BY eid) {plain}"
+            )
+            accepted = wh.query(f"SELECT count() FROM {self.accepted}")[0][0]
+            wh.execute(
+                f"INSERT INTO {wh.database}.events ({names}) SELECT {names} FROM {self.accepted} "
                 f"SETTINGS insert_deduplication_token = {contract_sql.literal(token)}, "
                 "max_insert_threads = 1, compile_expressions = 0, optimize_on_insert = 0"
             )
+        if accepted == n:
+            return n, []
         rest = [
-            i for (i,) in wh.query(f"SELECT i FROM {self.stage} WHERE i NOT IN {self.accepted} ORDER BY i")
+            i
+            for (i,) in wh.query(
+                f"SELECT i FROM {self.stage} WHERE i NOT IN (SELECT i FROM {self.accepted}) ORDER BY i"
+            )
         ]
         return n - len(rest), rest
 

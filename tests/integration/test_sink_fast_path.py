@@ -8,12 +8,14 @@ path stores too, with the same columns, and what it refuses the Python path deci
 from __future__ import annotations
 
 import json
+import random
 import re
 from datetime import UTC, datetime
 
 import orjson
 import pytest
 
+from fupin import privacy
 from fupin.contract import SCHEMAS_DIR, SEMANTIC_CHECKS
 from warehouse import contract_sql
 from warehouse.client import ChdbWarehouse
@@ -222,3 +224,36 @@ def test_fast_path_takes_the_well_formed_messages_itself(two, monkeypatch):
 def test_integer_ranges_as_digit_patterns(low, high):
     matches = re.compile(f"(?:{contract_sql._digits(str(low), str(high))})").fullmatch
     assert all(bool(matches(str(v))) == (low <= v <= high) for v in range(0, 12_000))
+
+
+def test_the_engine_looks_for_raw_identifiers_where_the_judgement_does(two, monkeypatch):
+    """``source_system`` and the payload's strings are searched (what is found goes to the Python
+    path, which dead-letters it); a run of digits in a fixed-format field is no finding, so the
+    engine takes that event itself."""
+    fast_wh, _ = two
+    rng = random.Random(7)
+    mobile = f"1{rng.choice('3456789')}{rng.randint(0, 10**9 - 1):09d}"  # built here, never written out
+    first17 = f"{rng.randint(10**16, 10**17 - 1)}"
+    resident_id = first17 + privacy.check_digit(first17)
+    example = json.loads(
+        (SCHEMAS_DIR / "civil_affairs/dibao_terminated/examples/1/valid-income-rose.json").read_text()
+    )
+    topic = f"fupin.events.{example['department']}"
+    in_household_id = _fresh(example) | {"household_id": f"H-{mobile}"}
+    in_source = _fresh(example) | {"source_system": f"sys-{mobile}"}
+    in_payload = _fresh(example) | {"payload": {"reason": f"经办 {resident_id} 核实"}}
+    decided_in_python: list = []
+    original = Batch.decode
+
+    def spy(self, records, topic, partition, now):
+        decided_in_python.extend(orjson.loads(r.value)["event_id"] for r in records)
+        original(self, records, topic, partition, now)
+
+    monkeypatch.setattr(Batch, "decode", spy)
+    batch = _batch([(topic, orjson.dumps(env)) for env in (in_household_id, in_source, in_payload)])
+    batch.write(fast_wh, FastEvents(fast_wh))
+    assert sorted(decided_in_python) == sorted([in_source["event_id"], in_payload["event_id"]])
+    assert batch.engine_checked == batch.event_count == 1
+    assert [r[0] for r in fast_wh.query("SELECT event_id FROM events")] == [in_household_id["event_id"]]
+    reasons = sorted(r[4] for r in batch.rows["dead_letters"])
+    assert len(reasons) == 2 and all("raw identifier" in r for r in reasons), reasons
