@@ -36,20 +36,6 @@ SKIPS: dict[str, str] = {
     # --- chdb cannot -----------------------------------------------------------------------------
     A + "grants/test_grants.py": CHDB_NO_ACCESS_MANAGEMENT,
     # --- PostgreSQL fixtures / semantics, not the adapter -----------------------------------------
-    A + "seeds/test_seeds.py::TestBasicSeedTests": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSeedConfigFullRefreshOn": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSeedConfigFullRefreshOff": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSeedCustomSchema": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSeedWithUniqueDelimiter": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSeedWithWrongDelimiter": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSeedWithEmptyDelimiter": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSimpleSeedEnabledViaConfig": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSeedParsing": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSimpleSeedWithBOM": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSimpleSeedColumnOverride": (
-        "POSTGRES: column_types are PostgreSQL types (`text`, `boolean`) in a seed whose expected "
-        "types are PostgreSQL's catalog names"
-    ),
     A + "snapshots/test_snapshots.py::TestSimpleSnapshot": POSTGRES_SNAPSHOT_SQL,
     A + "snapshots/test_snapshots.py::TestSnapshotCheck": POSTGRES_SNAPSHOT_SQL,
     A + "snapshots/test_snapshots.py::TestSnapshotColumnNames": POSTGRES_SNAPSHOT_SQL,
