@@ -47,17 +47,6 @@ SKIPS: dict[str, str] = {
     A + "snapshots/test_snapshots.py::TestSnapshotNewRecordTimestampMode": POSTGRES_SNAPSHOT_SQL,
     A + "snapshots/test_snapshots.py::TestSnapshotNewRecordCheckMode": POSTGRES_SNAPSHOT_SQL,
     A + "snapshots/test_snapshots.py::TestSnapshotNewRecordDbtValidToCurrent": POSTGRES_SNAPSHOT_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooks": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestHookRefs": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooksOnSeeds": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooksOnSeedsPlusPrefixed": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooksOnSeedsPlusPrefixedWhitespace": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooksOnSnapshots": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooksInConfig": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooksInConfigWithCount": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooksInConfigKwargs": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostSnapshotHooksInConfigKwargs": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostRunHooks": POSTGRES_HOOK_SQL,
     A + "incremental/test_incremental.py::TestIncrementalOnSchemaChange": (
         "CLICKHOUSE: asserts dbt-postgres's on_schema_change results; dbt-clickhouse raises a Runtime "
         "(not Compilation) Error on `fail` and rebuilds the relation on `ignore`/`append`/`sync` "

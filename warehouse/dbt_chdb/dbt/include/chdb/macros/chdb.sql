@@ -12,3 +12,18 @@
 {% macro chdb__get_show_grant_sql(relation) %}
   select '' as privilege_type, '' as grantee where 0
 {% endmacro %}
+
+{# dbt's run_hooks sends a bare `commit;` before the hooks configured with `transaction: false`
+   (to leave the transaction psycopg2 opens). ClickHouse has no such transaction, and answers a
+   COMMIT outside one with INVALID_TRANSACTION, so every such hook failed. Not dispatched by dbt:
+   overridden by name, as adapters without transactions do; the order of the hooks is dbt's. #}
+{% macro run_hooks(hooks, inside_transaction=True) %}
+  {% for hook in hooks | selectattr('transaction', 'equalto', inside_transaction) %}
+    {% set rendered = render(hook.get('sql')) | trim %}
+    {% if (rendered | length) > 0 %}
+      {% call statement(auto_begin=inside_transaction) %}
+        {{ rendered }}
+      {% endcall %}
+    {% endif %}
+  {% endfor %}
+{% endmacro %}
