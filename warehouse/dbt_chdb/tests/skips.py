@@ -59,14 +59,17 @@ SKIPS: dict[str, str] = {
         "POSTGRES: the type list holds PostgreSQL literals ('2013-11-03 00:00:00-07'::timestamptz, "
         "json, ARRAY[...]) that ClickHouse does not parse"
     ),
-    A + "constraints/test_constraints.py::TestTableConstraintsColumnsEqual::test__constraints_wrong_column_order": (
+    A
+    + "constraints/test_constraints.py::TestTableConstraintsColumnsEqual::test__constraints_wrong_column_order": (
         "CLICKHOUSE: dbt-clickhouse builds a contracted model in the contract's column order, so a "
         "model in another order is no error (on a server too)"
     ),
-    A + "constraints/test_constraints.py::TestViewConstraintsColumnsEqual::test__constraints_wrong_column_order": (
+    A
+    + "constraints/test_constraints.py::TestViewConstraintsColumnsEqual::test__constraints_wrong_column_order": (
         "CLICKHOUSE: dbt-clickhouse builds a contracted model in the contract's column order (on a server too)"
     ),
-    A + "constraints/test_constraints.py::TestIncrementalConstraintsColumnsEqual::test__constraints_wrong_column_order": (
+    A
+    + "constraints/test_constraints.py::TestIncrementalConstraintsColumnsEqual::test__constraints_wrong_column_order": (
         "CLICKHOUSE: dbt-clickhouse builds a contracted model in the contract's column order (on a server too)"
     ),
     A + "constraints/test_constraints.py::TestTableContractSqlHeader": (
@@ -97,7 +100,7 @@ SKIPS: dict[str, str] = {
         "CLICKHOUSE: ClickHouse has no foreign keys"
     ),
     A + "dbt_commands/test_dbt_commands.py::TestShowDoesNotHandleDoubleLimit": (
-        "POSTGRES: asserts PostgreSQL's error text `syntax error at or near \"limit\"`"
+        'POSTGRES: asserts PostgreSQL\'s error text `syntax error at or near "limit"`'
     ),
     A + "dbt_commands/test_dbt_commands.py::TestCloneSameSourceAndTarget": (
         "CLICKHOUSE: the fixture creates its table with a database.schema.table name; ClickHouse "
@@ -108,10 +111,10 @@ SKIPS: dict[str, str] = {
         "puts that subquery after ALTER TABLE (a syntax error on a server too)"
     ),
     A + "ephemeral/test_ephemeral.py::TestEphemeralMulti": (
-        "POSTGRES: compares the compiled SQL with PostgreSQL's `create view \"db\".\"schema\"...` text"
+        'POSTGRES: compares the compiled SQL with PostgreSQL\'s `create view "db"."schema"...` text'
     ),
     A + "ephemeral/test_ephemeral.py::TestEphemeralNested": (
-        "POSTGRES: compares the compiled SQL with PostgreSQL's `create view \"db\".\"schema\"...` text"
+        'POSTGRES: compares the compiled SQL with PostgreSQL\'s `create view "db"."schema"...` text'
     ),
     A + "store_test_failures/test_store_test_failures.py::TestStoreTestFailures": (
         "POSTGRES: the seed and expected failure counts rely on PostgreSQL NULL semantics (ClickHouse "

@@ -21,13 +21,13 @@ class TestHooksOutsideTransaction:
         return {
             "hooked.sql": "{{ config(materialized='table', pre_hook=[before_begin(\""
             + _log("pre outside")
-            + "\"), \""
+            + '"), "'
             + _log("pre inside")
-            + "\"], post_hook=[after_commit(\""
+            + '"], post_hook=[after_commit("'
             + _log("post outside")
-            + "\"), \""
+            + '"), "'
             + _log("post inside")
-            + "\"]) }}\nselect 1 as id"
+            + '"]) }}\nselect 1 as id'
         }
 
     def test_hooks_run_in_order_without_commit(self, project):

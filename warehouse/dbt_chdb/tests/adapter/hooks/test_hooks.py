@@ -49,8 +49,9 @@ def _clickhouse_hooks(hooks: list) -> list:
             out.append({**hook, "sql": hook["sql"].replace("vacuum ", "optimize table ")})
         else:
             out.append(
-                hook.replace("update {{ this }} set new_col = 1", "alter table {{ this }} update new_col = 1 where 1")
-                .replace("select null::{{ dbt.type_int() }}", "select null::Nullable({{ dbt.type_int() }})")
+                hook.replace(
+                    "update {{ this }} set new_col = 1", "alter table {{ this }} update new_col = 1 where 1"
+                ).replace("select null::{{ dbt.type_int() }}", "select null::Nullable({{ dbt.type_int() }})")
             )
     return out
 

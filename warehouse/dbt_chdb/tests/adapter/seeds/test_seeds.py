@@ -106,7 +106,12 @@ class TestSimpleSeedWithBOM(BaseSimpleSeedWithBOM):
     def setUp(self, project):
         run_script(project, SEED_EXPECTED_SQL)
         # dbt's BOM file, from the package beside its test (not this repository's test directory)
-        copy_file(str(Path(test_seed.__file__).parent), "seed_bom.csv", project.project_root / "seeds" / "seed_bom.csv", "")
+        copy_file(
+            str(Path(test_seed.__file__).parent),
+            "seed_bom.csv",
+            project.project_root / "seeds" / "seed_bom.csv",
+            "",
+        )
 
 
 class TestSeedSpecificFormats(BaseSeedSpecificFormats):
