@@ -23,9 +23,12 @@ POSTGRES_SEED_SQL = (
     "POSTGRES: setup runs dbt's PostgreSQL seed script (`drop schema ... cascade`, TEXT / "
     "TIMESTAMP WITHOUT TIME ZONE tables without an engine, several statements in one string)"
 )
-POSTGRES_SNAPSHOT_SQL = (
-    "POSTGRES: fixtures create and change the source with PostgreSQL SQL (quoted empty database "
-    "prefix, UPDATE of ordinary MergeTree rows, md5(), NULL into non-Nullable columns)"
+TODO_SNAPSHOT_META_COLUMNS = (
+    "TODO (adapter, not chdb): dbt-clickhouse's snapshot staging and merge macros name "
+    "dbt_valid_to / dbt_scd_id / dbt_updated_at literally and implement neither "
+    "`hard_deletes: new_record` nor `dbt_valid_to_current`, so snapshot_meta_column_names, new-record "
+    "mode and valid-to-current fail on a server too; they run once dbt-chdb has its own staging and "
+    "merge macros honouring the configured column names"
 )
 POSTGRES_HOOK_SQL = (
     "POSTGRES: the hook fixtures run PostgreSQL statements (transactional hooks with BEGIN/COMMIT, "
@@ -35,18 +38,16 @@ POSTGRES_HOOK_SQL = (
 SKIPS: dict[str, str] = {
     # --- chdb cannot -----------------------------------------------------------------------------
     A + "grants/test_grants.py": CHDB_NO_ACCESS_MANAGEMENT,
+    # --- not yet: adapter work (see the reason) --------------------------------------------------
+    A + "snapshots/test_snapshots.py::TestSnapshotColumnNames": TODO_SNAPSHOT_META_COLUMNS,
+    A + "snapshots/test_snapshots.py::TestSnapshotColumnNamesFromDbtProject": TODO_SNAPSHOT_META_COLUMNS,
+    A + "snapshots/test_snapshots.py::TestSnapshotInvalidColumnNames": TODO_SNAPSHOT_META_COLUMNS,
+    A + "snapshots/test_snapshots.py::TestSnapshotDbtValidToCurrent": TODO_SNAPSHOT_META_COLUMNS,
+    A + "snapshots/test_snapshots.py::TestSnapshotMultiUniqueKey": TODO_SNAPSHOT_META_COLUMNS,
+    A + "snapshots/test_snapshots.py::TestSnapshotNewRecordTimestampMode": TODO_SNAPSHOT_META_COLUMNS,
+    A + "snapshots/test_snapshots.py::TestSnapshotNewRecordCheckMode": TODO_SNAPSHOT_META_COLUMNS,
+    A + "snapshots/test_snapshots.py::TestSnapshotNewRecordDbtValidToCurrent": TODO_SNAPSHOT_META_COLUMNS,
     # --- PostgreSQL fixtures / semantics, not the adapter -----------------------------------------
-    A + "snapshots/test_snapshots.py::TestSimpleSnapshot": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotCheck": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotColumnNames": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotColumnNamesFromDbtProject": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotInvalidColumnNames": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotDbtValidToCurrent": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotMultiUniqueKey": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotEphemeralHardDeletes": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotNewRecordTimestampMode": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotNewRecordCheckMode": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotNewRecordDbtValidToCurrent": POSTGRES_SNAPSHOT_SQL,
     A + "incremental/test_incremental.py::TestIncrementalOnSchemaChange": (
         "CLICKHOUSE: asserts dbt-postgres's on_schema_change results; dbt-clickhouse raises a Runtime "
         "(not Compilation) Error on `fail` and rebuilds the relation on `ignore`/`append`/`sync` "

@@ -27,3 +27,13 @@
     {% endif %}
   {% endfor %}
 {% endmacro %}
+
+{# dbt-clickhouse's snapshot staging query finds new and hard-deleted rows by a LEFT JOIN whose
+   unmatched side `is null`. Without join_use_nulls, ClickHouse fills that side with defaults
+   (0, ''), so no hard delete was ever seen (invalidate_hard_deletes closed nothing out). The same
+   query, with join_use_nulls for all of it: unmatched rows are NULL as the query expects. #}
+{% macro chdb__snapshot_staging_table(strategy, source_sql, target_relation) -%}
+select * from (
+{{ clickhouse__snapshot_staging_table(strategy, source_sql, target_relation) }}
+) settings join_use_nulls = 1
+{%- endmacro %}
