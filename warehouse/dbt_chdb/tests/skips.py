@@ -129,15 +129,6 @@ SKIPS: dict[str, str] = {
         "connection, so the test's own connection re-creates the schema it then checks is gone "
         "(on a server too)"
     ),
-    A + "utils/test_utils.py::TestDate": (
-        "CLICKHOUSE: dbt.date() falls back to PostgreSQL's to_date(); dbt-clickhouse has no ClickHouse date()"
-    ),
-    A + "utils/test_utils.py::TestDateSpine": (
-        "CLICKHOUSE: dbt.date_spine() runs datediff() on string literals, which ClickHouse's dateDiff refuses"
-    ),
-    A + "utils/test_utils.py::TestGetIntervalsBetween": (
-        "CLICKHOUSE: get_intervals_between() runs datediff() on string literals, which ClickHouse's dateDiff refuses"
-    ),
 }
 
 

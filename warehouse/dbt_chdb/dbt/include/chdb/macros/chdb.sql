@@ -37,3 +37,10 @@ select * from (
 {{ clickhouse__snapshot_staging_table(strategy, source_sql, target_relation) }}
 ) settings join_use_nulls = 1
 {%- endmacro %}
+
+{# dbt.date(): dbt-clickhouse has none, and dbt's default is PostgreSQL's to_date(text, format),
+   which ClickHouse lacks. #}
+{% macro chdb__date(year, month, day) -%}
+    {%- set dt = modules.datetime.date(year, month, day) -%}
+    toDate('{{ dt.strftime('%Y-%m-%d') }}')
+{%- endmacro %}
