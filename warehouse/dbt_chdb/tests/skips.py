@@ -56,10 +56,6 @@ SKIPS: dict[str, str] = {
     A + "incremental/test_incremental.py::TestMergeExcludeColumns": (
         "POSTGRES: the fixture writes NULL into a column ClickHouse types as non-Nullable String"
     ),
-    A + "unit_testing/test_unit_testing.py::TestUnitTestingTypes": (
-        "POSTGRES: the type list holds PostgreSQL literals ('2013-11-03 00:00:00-07'::timestamptz, "
-        "json, ARRAY[...]) that ClickHouse does not parse"
-    ),
     A
     + "constraints/test_constraints.py::TestTableConstraintsColumnsEqual::test__constraints_wrong_column_order": (
         "CLICKHOUSE: dbt-clickhouse builds a contracted model in the contract's column order, so a "
