@@ -107,12 +107,6 @@ SKIPS: dict[str, str] = {
         "CLICKHOUSE: with --empty, ref() renders as a subquery, and dbt-clickhouse's alter_column_type "
         "puts that subquery after ALTER TABLE (a syntax error on a server too)"
     ),
-    A + "ephemeral/test_ephemeral.py::TestEphemeralMulti": (
-        'POSTGRES: compares the compiled SQL with PostgreSQL\'s `create view "db"."schema"...` text'
-    ),
-    A + "ephemeral/test_ephemeral.py::TestEphemeralNested": (
-        'POSTGRES: compares the compiled SQL with PostgreSQL\'s `create view "db"."schema"...` text'
-    ),
     A + "store_test_failures/test_store_test_failures.py::TestStoreTestFailures": (
         "POSTGRES: the seed and expected failure counts rely on PostgreSQL NULL semantics (ClickHouse "
         "seeds '' for an empty String cell, so not_null and accepted_values count differently)"
