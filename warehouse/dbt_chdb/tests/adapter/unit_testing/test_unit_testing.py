@@ -1,7 +1,6 @@
 """dbt's unit testing tests: types, case insensitivity, invalid input, quoted reserved words."""
 
 import pytest
-
 from dbt.tests.adapter.unit_testing.test_case_insensitivity import BaseUnitTestCaseInsensivity
 from dbt.tests.adapter.unit_testing.test_invalid_input import BaseUnitTestInvalidInput
 from dbt.tests.adapter.unit_testing.test_quoted_reserved_word_column_names import (
