@@ -107,13 +107,6 @@ SKIPS: dict[str, str] = {
         "CLICKHOUSE: with --empty, ref() renders as a subquery, and dbt-clickhouse's alter_column_type "
         "puts that subquery after ALTER TABLE (a syntax error on a server too)"
     ),
-    A + "store_test_failures/test_store_test_failures.py::TestStoreTestFailures": (
-        "POSTGRES: the seed and expected failure counts rely on PostgreSQL NULL semantics (ClickHouse "
-        "seeds '' for an empty String cell, so not_null and accepted_values count differently)"
-    ),
-    A + "store_test_failures/test_store_test_failures.py::TestStoreTestFailuresAsGeneric": (
-        "POSTGRES: the seed relies on NULLs in non-Nullable ClickHouse columns (see TestStoreTestFailures)"
-    ),
     A + "relations/test_relations.py::TestDropSchemaNamed": (
         "CLICKHOUSE: dbt-clickhouse's client creates the profile's database whenever it opens a "
         "connection, so the test's own connection re-creates the schema it then checks is gone "
