@@ -48,14 +48,6 @@ SKIPS: dict[str, str] = {
     A + "snapshots/test_snapshots.py::TestSnapshotNewRecordCheckMode": TODO_SNAPSHOT_META_COLUMNS,
     A + "snapshots/test_snapshots.py::TestSnapshotNewRecordDbtValidToCurrent": TODO_SNAPSHOT_META_COLUMNS,
     # --- PostgreSQL fixtures / semantics, not the adapter -----------------------------------------
-    A + "incremental/test_incremental.py::TestIncrementalOnSchemaChange": (
-        "CLICKHOUSE: asserts dbt-postgres's on_schema_change results; dbt-clickhouse raises a Runtime "
-        "(not Compilation) Error on `fail` and rebuilds the relation on `ignore`/`append`/`sync` "
-        "(on a server too; dbt-clickhouse tests this with its own models)"
-    ),
-    A + "incremental/test_incremental.py::TestMergeExcludeColumns": (
-        "POSTGRES: the fixture writes NULL into a column ClickHouse types as non-Nullable String"
-    ),
     A
     + "constraints/test_constraints.py::TestTableConstraintsColumnsEqual::test__constraints_wrong_column_order": (
         "CLICKHOUSE: dbt-clickhouse builds a contracted model in the contract's column order, so a "
@@ -68,6 +60,10 @@ SKIPS: dict[str, str] = {
     A
     + "constraints/test_constraints.py::TestIncrementalConstraintsColumnsEqual::test__constraints_wrong_column_order": (
         "CLICKHOUSE: dbt-clickhouse builds a contracted model in the contract's column order (on a server too)"
+    ),
+    A + "incremental/test_incremental.py::TestMergeExcludeColumns": (
+        "CLICKHOUSE: tests incremental_strategy='merge' (its merge_exclude_columns); ClickHouse has no "
+        "MERGE statement and dbt-clickhouse no merge strategy ('not valid for ClickHouse', on a server too)"
     ),
     A + "constraints/test_constraints.py::TestTableContractSqlHeader": (
         "POSTGRES: the sql_header is `set session time zone` and the model reads current_setting('timezone')"
