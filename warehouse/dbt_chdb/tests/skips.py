@@ -60,13 +60,6 @@ SKIPS: dict[str, str] = {
         "CLICKHOUSE: tests incremental_strategy='merge' (its merge_exclude_columns); ClickHouse has no "
         "MERGE statement and dbt-clickhouse no merge strategy ('not valid for ClickHouse', on a server too)"
     ),
-    A + "dbt_commands/test_dbt_commands.py::TestShowDoesNotHandleDoubleLimit": (
-        'POSTGRES: asserts PostgreSQL\'s error text `syntax error at or near "limit"`'
-    ),
-    A + "dbt_commands/test_dbt_commands.py::TestCloneSameSourceAndTarget": (
-        "CLICKHOUSE: the fixture creates its table with a database.schema.table name; ClickHouse "
-        "names have two parts"
-    ),
     A + "empty/test_empty.py::TestMetadataWithEmptyFlag::test_run[alter_column_type]": (
         "CLICKHOUSE: with --empty, ref() renders as a subquery, and dbt-clickhouse's alter_column_type "
         "puts that subquery after ALTER TABLE (a syntax error on a server too)"
