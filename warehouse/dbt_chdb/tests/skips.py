@@ -53,6 +53,21 @@ SKIPS: dict[str, str] = {
     A + "snapshots/test_snapshots.py::TestSnapshotNewRecordTimestampMode": TODO_SNAPSHOT_META_COLUMNS,
     A + "snapshots/test_snapshots.py::TestSnapshotNewRecordCheckMode": TODO_SNAPSHOT_META_COLUMNS,
     A + "snapshots/test_snapshots.py::TestSnapshotNewRecordDbtValidToCurrent": TODO_SNAPSHOT_META_COLUMNS,
+    A + "incremental/test_incremental.py::TestIncrementalOnSchemaChange::test_run_incremental_ignore": (
+        "TODO (adapter, not chdb): with on_schema_change='ignore' the incremental relation ends with "
+        "the model's new columns (field3, field4), where dbt keeps the target's; dbt-clickhouse's own "
+        "schema-change tests assert its behaviour"
+    ),
+    A
+    + "incremental/test_incremental.py::TestIncrementalOnSchemaChange::test_run_incremental_append_new_columns": (
+        "TODO (adapter, not chdb): its second half drops a column from the model; dbt-clickhouse's "
+        "append_new_columns then fails the run as `out of sync` where dbt appends and keeps the old one"
+    ),
+    A
+    + "incremental/test_incremental.py::TestIncrementalOnSchemaChange::test_run_incremental_sync_all_columns": (
+        "TODO (adapter, not chdb): dbt-clickhouse's sync_all_columns with a dropped column inserts from "
+        "a __dbt_tmp relation that lacks it (NO_SUCH_COLUMN_IN_TABLE field2), on a server too"
+    ),
     # --- PostgreSQL fixtures / semantics, not the adapter -----------------------------------------
     A + "constraints/test_constraints.py::TestTableContractSqlHeader": CLICKHOUSE_SQL_HEADER,
     A + "constraints/test_constraints.py::TestIncrementalContractSqlHeader": CLICKHOUSE_SQL_HEADER,
