@@ -44,3 +44,11 @@ select * from (
     {%- set dt = modules.datetime.date(year, month, day) -%}
     toDate('{{ dt.strftime('%Y-%m-%d') }}')
 {%- endmacro %}
+
+{# alter_column_type names the relation by `.render()`: with `--empty`, dbt renders a ref as a
+   `(select ... limit 0)` subquery, which dbt-clickhouse's macro put after ALTER TABLE. #}
+{% macro chdb__alter_column_type(relation, column_name, new_column_type) -%}
+  {% call statement('alter_column_type') %}
+    alter table {{ relation.render() }} {{ on_cluster_clause(relation) }} modify column {{ adapter.quote(column_name) }} {{ new_column_type }}
+  {% endcall %}
+{%- endmacro %}
