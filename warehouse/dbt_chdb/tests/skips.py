@@ -1,14 +1,18 @@
 """The one list of dbt's standard adapter tests that do not apply on chdb, each with its reason.
 
 Keys are node ids relative to ``tests/`` (a class: ``path::Class``; one test: ``path::Class::test``).
-Two kinds of reason:
+Three kinds of reason:
 
 - ``CHDB``: embedded ClickHouse lacks what the test needs (access management here; cluster, S3,
   Keeper and ``system.query_log`` tests are dbt-clickhouse's own, not dbt's standard ones).
-- ``POSTGRES``/``CLICKHOUSE``: the base test's fixtures or assertions are PostgreSQL's (its SQL,
-  types, NULL and transaction semantics, or its error text), or assert behaviour that
-  dbt-clickhouse has differently on a ClickHouse server too. dbt-clickhouse does not subclass
-  these either; running them needs ClickHouse versions of their fixtures, not adapter changes.
+- ``CLICKHOUSE``: what the test needs is not in ClickHouse, server or embedded (a MERGE statement,
+  several statements in one query, case-folded names), or dbt-clickhouse does it by design
+  otherwise (it creates the profile's database on connecting).
+- ``TODO (adapter, not chdb)``: dbt-clickhouse's macros behave otherwise than dbt's tests expect,
+  on a server too; these run once dbt-chdb has macros of its own for them.
+
+Tests whose fixtures are PostgreSQL SQL are not listed: they run on ClickHouse versions of their
+fixtures (``clickhouse_sql.py`` and each test module).
 """
 
 from __future__ import annotations
@@ -19,145 +23,63 @@ CHDB_NO_ACCESS_MANAGEMENT = (
     "CHDB: embedded ClickHouse has no users, roles or grants (no access management), so grants "
     "cannot be applied or read back; `grants:` is a warned no-op there, tested in chdb/test_chdb_grants.py"
 )
-POSTGRES_SEED_SQL = (
-    "POSTGRES: setup runs dbt's PostgreSQL seed script (`drop schema ... cascade`, TEXT / "
-    "TIMESTAMP WITHOUT TIME ZONE tables without an engine, several statements in one string)"
+TODO_SNAPSHOT_META_COLUMNS = (
+    "TODO (adapter, not chdb): dbt-clickhouse's snapshot staging and merge macros name "
+    "dbt_valid_to / dbt_scd_id / dbt_updated_at literally and implement neither "
+    "`hard_deletes: new_record` nor `dbt_valid_to_current`, so snapshot_meta_column_names, new-record "
+    "mode and valid-to-current fail on a server too; they run once dbt-chdb has its own staging and "
+    "merge macros honouring the configured column names"
 )
-POSTGRES_SNAPSHOT_SQL = (
-    "POSTGRES: fixtures create and change the source with PostgreSQL SQL (quoted empty database "
-    "prefix, UPDATE of ordinary MergeTree rows, md5(), NULL into non-Nullable columns)"
-)
-POSTGRES_HOOK_SQL = (
-    "POSTGRES: the hook fixtures run PostgreSQL statements (transactional hooks with BEGIN/COMMIT, "
-    "`alter table ... add column ... default`); ClickHouse has no transactions"
+CLICKHOUSE_SQL_HEADER = (
+    "CLICKHOUSE: the test's sql_header is a statement (PostgreSQL's `set session time zone`) sent in "
+    "one query with the model's DDL; a ClickHouse server takes one statement per query "
+    "(`Multi-statements are not allowed`, as dbt-chdb answers too), so a header can hold no "
+    "statement there (session settings are a model's query_settings; chdb/test_chdb_settings.py)"
 )
 
 SKIPS: dict[str, str] = {
     # --- chdb cannot -----------------------------------------------------------------------------
     A + "grants/test_grants.py": CHDB_NO_ACCESS_MANAGEMENT,
-    # --- PostgreSQL fixtures / semantics, not the adapter -----------------------------------------
-    A + "seeds/test_seeds.py::TestBasicSeedTests": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSeedConfigFullRefreshOn": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSeedConfigFullRefreshOff": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSeedCustomSchema": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSeedWithUniqueDelimiter": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSeedWithWrongDelimiter": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSeedWithEmptyDelimiter": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSimpleSeedEnabledViaConfig": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSeedParsing": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSimpleSeedWithBOM": POSTGRES_SEED_SQL,
-    A + "seeds/test_seeds.py::TestSimpleSeedColumnOverride": (
-        "POSTGRES: column_types are PostgreSQL types (`text`, `boolean`) in a seed whose expected "
-        "types are PostgreSQL's catalog names"
+    # --- not yet: adapter work (see the reason) --------------------------------------------------
+    A + "snapshots/test_snapshots.py::TestSnapshotColumnNames": TODO_SNAPSHOT_META_COLUMNS,
+    A + "snapshots/test_snapshots.py::TestSnapshotColumnNamesFromDbtProject": TODO_SNAPSHOT_META_COLUMNS,
+    A + "snapshots/test_snapshots.py::TestSnapshotInvalidColumnNames": TODO_SNAPSHOT_META_COLUMNS,
+    A + "snapshots/test_snapshots.py::TestSnapshotDbtValidToCurrent": TODO_SNAPSHOT_META_COLUMNS,
+    A + "snapshots/test_snapshots.py::TestSnapshotMultiUniqueKey": TODO_SNAPSHOT_META_COLUMNS,
+    A + "snapshots/test_snapshots.py::TestSnapshotNewRecordTimestampMode": TODO_SNAPSHOT_META_COLUMNS,
+    A + "snapshots/test_snapshots.py::TestSnapshotNewRecordCheckMode": TODO_SNAPSHOT_META_COLUMNS,
+    A + "snapshots/test_snapshots.py::TestSnapshotNewRecordDbtValidToCurrent": TODO_SNAPSHOT_META_COLUMNS,
+    A + "incremental/test_incremental.py::TestIncrementalOnSchemaChange::test_run_incremental_ignore": (
+        "TODO (adapter, not chdb): with on_schema_change='ignore' the incremental relation ends with "
+        "the model's new columns (field3, field4), where dbt keeps the target's; dbt-clickhouse's own "
+        "schema-change tests assert its behaviour"
     ),
-    A + "snapshots/test_snapshots.py::TestSimpleSnapshot": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotCheck": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotColumnNames": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotColumnNamesFromDbtProject": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotInvalidColumnNames": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotDbtValidToCurrent": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotMultiUniqueKey": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotEphemeralHardDeletes": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotNewRecordTimestampMode": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotNewRecordCheckMode": POSTGRES_SNAPSHOT_SQL,
-    A + "snapshots/test_snapshots.py::TestSnapshotNewRecordDbtValidToCurrent": POSTGRES_SNAPSHOT_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooks": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestHookRefs": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooksOnSeeds": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooksOnSeedsPlusPrefixed": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooksOnSeedsPlusPrefixedWhitespace": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooksOnSnapshots": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooksInConfig": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooksInConfigWithCount": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostModelHooksInConfigKwargs": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostSnapshotHooksInConfigKwargs": POSTGRES_HOOK_SQL,
-    A + "hooks/test_hooks.py::TestPrePostRunHooks": POSTGRES_HOOK_SQL,
-    A + "incremental/test_incremental.py::TestIncrementalOnSchemaChange": (
-        "CLICKHOUSE: asserts dbt-postgres's on_schema_change results; dbt-clickhouse raises a Runtime "
-        "(not Compilation) Error on `fail` and rebuilds the relation on `ignore`/`append`/`sync` "
-        "(on a server too; dbt-clickhouse tests this with its own models)"
+    A
+    + "incremental/test_incremental.py::TestIncrementalOnSchemaChange::test_run_incremental_append_new_columns": (
+        "TODO (adapter, not chdb): its second half drops a column from the model; dbt-clickhouse's "
+        "append_new_columns then fails the run as `out of sync` where dbt appends and keeps the old one"
     ),
+    A
+    + "incremental/test_incremental.py::TestIncrementalOnSchemaChange::test_run_incremental_sync_all_columns": (
+        "TODO (adapter, not chdb): dbt-clickhouse's sync_all_columns with a dropped column inserts from "
+        "a __dbt_tmp relation that lacks it (NO_SUCH_COLUMN_IN_TABLE field2), on a server too"
+    ),
+    # --- not in ClickHouse (server or embedded), or dbt-clickhouse by design ---------------------
+    A + "constraints/test_constraints.py::TestTableContractSqlHeader": CLICKHOUSE_SQL_HEADER,
+    A + "constraints/test_constraints.py::TestIncrementalContractSqlHeader": CLICKHOUSE_SQL_HEADER,
     A + "incremental/test_incremental.py::TestMergeExcludeColumns": (
-        "POSTGRES: the fixture writes NULL into a column ClickHouse types as non-Nullable String"
-    ),
-    A + "unit_testing/test_unit_testing.py::TestUnitTestingTypes": (
-        "POSTGRES: the type list holds PostgreSQL literals ('2013-11-03 00:00:00-07'::timestamptz, "
-        "json, ARRAY[...]) that ClickHouse does not parse"
-    ),
-    A + "constraints/test_constraints.py::TestTableConstraintsColumnsEqual::test__constraints_wrong_column_order": (
-        "CLICKHOUSE: dbt-clickhouse builds a contracted model in the contract's column order, so a "
-        "model in another order is no error (on a server too)"
-    ),
-    A + "constraints/test_constraints.py::TestViewConstraintsColumnsEqual::test__constraints_wrong_column_order": (
-        "CLICKHOUSE: dbt-clickhouse builds a contracted model in the contract's column order (on a server too)"
-    ),
-    A + "constraints/test_constraints.py::TestIncrementalConstraintsColumnsEqual::test__constraints_wrong_column_order": (
-        "CLICKHOUSE: dbt-clickhouse builds a contracted model in the contract's column order (on a server too)"
-    ),
-    A + "constraints/test_constraints.py::TestTableContractSqlHeader": (
-        "POSTGRES: the sql_header is `set session time zone` and the model reads current_setting('timezone')"
-    ),
-    A + "constraints/test_constraints.py::TestIncrementalContractSqlHeader": (
-        "POSTGRES: the sql_header is `set session time zone` and the model reads current_setting('timezone')"
-    ),
-    A + "constraints/test_constraints.py::TestConstraintsRuntimeDdlEnforcement": (
-        "POSTGRES: expects PostgreSQL's CREATE TABLE with NOT NULL / PRIMARY KEY / FOREIGN KEY clauses verbatim"
-    ),
-    A + "constraints/test_constraints.py::TestIncrementalConstraintsRuntimeDdlEnforcement": (
-        "POSTGRES: expects PostgreSQL's CREATE TABLE with NOT NULL / PRIMARY KEY / FOREIGN KEY clauses verbatim"
-    ),
-    A + "constraints/test_constraints.py::TestModelConstraintsRuntimeEnforcement": (
-        "POSTGRES: expects PostgreSQL's CREATE TABLE with model-level constraints verbatim"
-    ),
-    A + "constraints/test_constraints.py::TestConstraintQuotedColumn": (
-        "POSTGRES: expects PostgreSQL's CREATE TABLE with a quoted CHECK constraint verbatim"
-    ),
-    A + "constraints/test_constraints.py::TestConstraintsRollback": (
-        "CLICKHOUSE: tests that a failed insert rolls back the transaction; ClickHouse has no transactions"
-    ),
-    A + "constraints/test_constraints.py::TestIncrementalConstraintsRollback": (
-        "CLICKHOUSE: tests that a failed insert rolls back the transaction; ClickHouse has no transactions"
-    ),
-    A + "constraints/test_constraints.py::TestIncrementalForeignKeyConstraint": (
-        "CLICKHOUSE: ClickHouse has no foreign keys"
-    ),
-    A + "dbt_commands/test_dbt_commands.py::TestShowDoesNotHandleDoubleLimit": (
-        "POSTGRES: asserts PostgreSQL's error text `syntax error at or near \"limit\"`"
-    ),
-    A + "dbt_commands/test_dbt_commands.py::TestCloneSameSourceAndTarget": (
-        "CLICKHOUSE: the fixture creates its table with a database.schema.table name; ClickHouse "
-        "names have two parts"
+        "CLICKHOUSE: tests incremental_strategy='merge' (its merge_exclude_columns); ClickHouse has no "
+        "MERGE statement and dbt-clickhouse no merge strategy ('not valid for ClickHouse', on a server too)"
     ),
     A + "empty/test_empty.py::TestMetadataWithEmptyFlag::test_run[alter_column_type]": (
-        "CLICKHOUSE: with --empty, ref() renders as a subquery, and dbt-clickhouse's alter_column_type "
-        "puts that subquery after ALTER TABLE (a syntax error on a server too)"
-    ),
-    A + "ephemeral/test_ephemeral.py::TestEphemeralMulti": (
-        "POSTGRES: compares the compiled SQL with PostgreSQL's `create view \"db\".\"schema\"...` text"
-    ),
-    A + "ephemeral/test_ephemeral.py::TestEphemeralNested": (
-        "POSTGRES: compares the compiled SQL with PostgreSQL's `create view \"db\".\"schema\"...` text"
-    ),
-    A + "store_test_failures/test_store_test_failures.py::TestStoreTestFailures": (
-        "POSTGRES: the seed and expected failure counts rely on PostgreSQL NULL semantics (ClickHouse "
-        "seeds '' for an empty String cell, so not_null and accepted_values count differently)"
-    ),
-    A + "store_test_failures/test_store_test_failures.py::TestStoreTestFailuresAsGeneric": (
-        "POSTGRES: the seed relies on NULLs in non-Nullable ClickHouse columns (see TestStoreTestFailures)"
+        "CLICKHOUSE: alters column `MY_VALUE` of a seed whose column is `my_value`; PostgreSQL folds "
+        "unquoted names to lower case, ClickHouse names are case-sensitive (NOT_FOUND_COLUMN_IN_BLOCK). "
+        "The --empty subquery after ALTER TABLE it also hit is fixed (chdb/test_chdb_empty.py)"
     ),
     A + "relations/test_relations.py::TestDropSchemaNamed": (
         "CLICKHOUSE: dbt-clickhouse's client creates the profile's database whenever it opens a "
         "connection, so the test's own connection re-creates the schema it then checks is gone "
         "(on a server too)"
-    ),
-    A + "utils/test_utils.py::TestDate": (
-        "CLICKHOUSE: dbt.date() falls back to PostgreSQL's to_date(); dbt-clickhouse has no ClickHouse date()"
-    ),
-    A + "utils/test_utils.py::TestDateSpine": (
-        "CLICKHOUSE: dbt.date_spine() runs datediff() on string literals, which ClickHouse's dateDiff refuses"
-    ),
-    A + "utils/test_utils.py::TestGetIntervalsBetween": (
-        "CLICKHOUSE: get_intervals_between() runs datediff() on string literals, which ClickHouse's dateDiff refuses"
     ),
 }
 

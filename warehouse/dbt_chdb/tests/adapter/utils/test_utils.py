@@ -6,6 +6,8 @@ terms; the macro under test and the assertion are dbt's.
 """
 
 import pytest
+from clickhouse_sql import replace_all
+from dbt.tests.adapter.utils import fixture_date_spine, fixture_get_intervals_between
 from dbt.tests.adapter.utils.fixture_array_append import models__array_append_actual_sql
 from dbt.tests.adapter.utils.fixture_array_concat import models__array_concat_actual_sql
 from dbt.tests.adapter.utils.fixture_datediff import models__test_datediff_yml
@@ -51,6 +53,7 @@ from dbt.tests.adapter.utils.test_validate_sql import BaseValidateSqlMethod
 class TestAnyValue(BaseAnyValue):
     pass
 
+
 class TestArrayAppend(BaseArrayAppend):
     @pytest.fixture(scope="class")
     def models(self):
@@ -59,6 +62,7 @@ class TestArrayAppend(BaseArrayAppend):
             "select 2 as id, {{ array_construct([4]) }} as array_col"
         )
         return {"actual.sql": models__array_append_actual_sql, "expected.sql": expected}
+
 
 class TestArrayConcat(BaseArrayConcat):
     @pytest.fixture(scope="class")
@@ -70,32 +74,54 @@ class TestArrayConcat(BaseArrayConcat):
         )
         return {"actual.sql": models__array_concat_actual_sql, "expected.sql": expected}
 
+
 class TestArrayConstruct(BaseArrayConstruct):
     pass
+
 
 class TestBoolOr(BaseBoolOr):
     pass
 
+
 class TestCast(BaseCast):
     pass
+
 
 class TestCastBoolToText(BaseCastBoolToText):
     pass
 
+
 class TestConcat(BaseConcat):
     pass
+
 
 class TestCurrentTimestampNaive(BaseCurrentTimestampNaive):
     pass
 
+
 class TestDate(BaseDate):
     pass
 
+
 class TestDateSpine(BaseDateSpine):
-    pass
+    """Typed dates, as for PostgreSQL: ClickHouse's dateDiff takes no string literals, nor joins a
+    Date to a String (``'2023-09-01'::date`` is ClickHouse SQL too)."""
+
+    @pytest.fixture(scope="class")
+    def models(self):
+        sql = replace_all(
+            fixture_date_spine.models__test_date_spine_sql,
+            [("{% if target.type == 'postgres' %}", "{% if target.type in ('postgres', 'chdb') %}")],
+        )
+        return {
+            "test_date_spine.yml": fixture_date_spine.models__test_date_spine_yml,
+            "test_date_spine.sql": sql,
+        }
+
 
 class TestDateTrunc(BaseDateTrunc):
     pass
+
 
 class TestDateAdd(BaseDateAdd):
     @pytest.fixture(scope="class")
@@ -108,6 +134,7 @@ class TestDateAdd(BaseDateAdd):
             "2018-01-01 01:00:00,1,year,2019-01-01 01:00:00\n"
             "2018-01-01 01:00:00,1,hour,2018-01-01 02:00:00\n"
         }
+
 
 class TestDateDiff(BaseDateDiff):
     @pytest.fixture(scope="class")
@@ -124,7 +151,9 @@ class TestDateDiff(BaseDateDiff):
             ("2019-12-31 00:00:00", "2020-01-02 00:00:00", "week", 0),
             ("2019-12-31 00:00:00", "2020-01-06 02:00:00", "week", 1),
         ]
-        csv = "first_date,second_date,datepart,result\n" + "".join(f"{a},{b},{p},{r}\n" for a, b, p, r in rows)
+        csv = "first_date,second_date,datepart,result\n" + "".join(
+            f"{a},{b},{p},{r}\n" for a, b, p, r in rows
+        )
         return {"data_datediff.csv": csv}
 
     @pytest.fixture(scope="class")
@@ -143,29 +172,49 @@ class TestDateDiff(BaseDateDiff):
             "test_datediff.sql": self.interpolate_macro_namespace(sql, "datediff"),
         }
 
+
 class TestEquals(BaseEquals):
     pass
+
 
 class TestEscapeSingleQuotesBackslash(BaseEscapeSingleQuotesBackslash):
     pass
 
+
 class TestExcept(BaseExcept):
     pass
+
 
 class TestGenerateSeries(BaseGenerateSeries):
     pass
 
+
 class TestGetIntervalsBetween(BaseGetIntervalsBetween):
-    pass
+    """Typed dates: ClickHouse's dateDiff takes no string literals, and reads no MM/DD/YYYY text."""
+
+    @pytest.fixture(scope="class")
+    def models(self):
+        sql = replace_all(
+            fixture_get_intervals_between.models__test_get_intervals_between_sql,
+            [("\"'09/01/2023'\", \"'09/12/2023'\"", "\"toDate('2023-09-01')\", \"toDate('2023-09-12')\"")],
+        )
+        return {
+            "test_get_intervals_between.yml": fixture_get_intervals_between.models__test_get_intervals_between_yml,
+            "test_get_intervals_between.sql": sql,
+        }
+
 
 class TestGetPowersOfTwo(BaseGetPowersOfTwo):
     pass
 
+
 class TestHash(BaseHash):
     pass
 
+
 class TestIntersect(BaseIntersect):
     pass
+
 
 class TestLastDay(BaseLastDay):
     @pytest.fixture(scope="class")
@@ -173,20 +222,26 @@ class TestLastDay(BaseLastDay):
         nullable_dates = {"date_day": "Nullable(Date)", "result": "Nullable(Date)"}
         return {"name": "test", "seeds": {"test": {"data_last_day": {"+column_types": nullable_dates}}}}
 
+
 class TestLength(BaseLength):
     pass
+
 
 class TestListagg(BaseListagg):
     pass
 
+
 class TestMixedNullCompare(BaseMixedNullCompare):
     pass
+
 
 class TestNullCompare(BaseNullCompare):
     pass
 
+
 class TestPosition(BasePosition):
     pass
+
 
 class TestReplace(BaseReplace):
     @pytest.fixture(scope="class")
@@ -205,14 +260,18 @@ class TestReplace(BaseReplace):
             "test_replace.sql": self.interpolate_macro_namespace(sql, "replace"),
         }
 
+
 class TestRight(BaseRight):
     pass
+
 
 class TestSafeCast(BaseSafeCast):
     pass
 
+
 class TestCalculateFreshnessMethod(BaseCalculateFreshnessMethod):
     pass
+
 
 class TestSplitPart(BaseSplitPart):
     @pytest.fixture(scope="class")
@@ -225,8 +284,10 @@ class TestSplitPart(BaseSplitPart):
         sql = "with data as (select * from {{ ref('data_split_part') }})\n" + parts + "\n"
         return {"test_split_part.yml": models__test_split_part_yml, "test_split_part.sql": sql}
 
+
 class TestStringLiteral(BaseStringLiteral):
     pass
+
 
 class TestCurrentTimestamps(BaseCurrentTimestamps):
     @pytest.fixture(scope="class")
@@ -240,6 +301,7 @@ class TestCurrentTimestamps(BaseCurrentTimestamps):
     @pytest.fixture(scope="class")
     def expected_sql(self):
         return None
+
 
 class TestValidateSqlMethod(BaseValidateSqlMethod):
     pass
