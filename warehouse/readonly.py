@@ -361,7 +361,7 @@ class ReadOnlyWarehouse(_RowQueries):
         """The checked statement's result in one of the engine's output formats (embedded only)."""
         canonical = self.check(sql, params)
         try:
-            return self.inner.query_format(canonical, fmt, params)
+            return self.inner.query_format(canonical, params, fmt)
         except WarehouseError as exc:
             raise _engine_refusal(exc) from None
 
