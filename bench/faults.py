@@ -522,14 +522,27 @@ def alert_episodes(stack: Stack) -> set[tuple] | None:
 
 
 def measure(stack: Stack, date: str) -> Figures:
-    build = stack.fupin("build", "--date", date, *(() if stack.args.check else ("--no-check",)), timeout=900,
-                        check=False)
-    if build.returncode != 0:
-        stack.incidents.append(Incident("error", f"'fupin build' exited {build.returncode}: "
-                                                 f"{(build.stdout + build.stderr).strip()[-300:]}"))
-    counts = stack.query("SELECT (SELECT count() FROM household_status_history), (SELECT count() FROM alerts)")
-    return Figures(_indicators(stack, "census", date), _indicators(stack, "assessment", date),
-                   alert_episodes(stack), *(counts[0] if counts else (-1, -1)))
+    """Build and read the figures; again if the landed episodes or statuses moved meanwhile.
+
+    "Settled" is judged from outside, so a last late event may still land while the build runs:
+    figures read then would mix two moments (seen: one episode resolved in the build, reopened a
+    second later). The episodes and counts read before the build must equal those after it.
+    """
+    counts_sql = "SELECT (SELECT count() FROM household_status_history), (SELECT count() FROM alerts)"
+    for attempt in range(1, 4):
+        before = (alert_episodes(stack), stack.query(counts_sql))
+        build = stack.fupin("build", "--date", date, *(() if stack.args.check else ("--no-check",)), timeout=900,
+                            check=False)  # fmt: skip
+        if build.returncode != 0:
+            stack.incidents.append(Incident("error", f"'fupin build' exited {build.returncode}: "
+                                                     f"{(build.stdout + build.stderr).strip()[-300:]}"))  # fmt: skip
+        census, assessment = _indicators(stack, "census", date), _indicators(stack, "assessment", date)
+        episodes, counts = alert_episodes(stack), stack.query(counts_sql)
+        if (episodes, counts) == before or attempt == 3:
+            break
+        log(f"  [{stack.name}] the warehouse changed during the build (attempt {attempt}): measuring again")
+        stack.wait_settled(0, 0)
+    return Figures(census, assessment, episodes, *(counts[0] if counts else (-1, -1)))
 
 
 def _compare_rows(clean: dict[str, dict] | None, now: dict[str, dict] | None) -> tuple[bool, str]:
