@@ -5,21 +5,36 @@
 -- Frozen at a cut-off T: an episode counts when its starting event was recorded by T, and is still
 -- open at T when its ending event was recorded after T.
 
-with latest as (
+with revisions as (
 
-    -- each episode's latest revision (as FINAL would keep it, correct before merges)
+    -- each episode's latest revision, as FINAL would keep it but correct before merges. The whole
+    -- row is taken at once: argMax of a single Nullable column skips NULLs, so an episode that a
+    -- late event reopened (its latest revision has no end) would keep the end of an older one.
     select
         household_id,
         alert_id,
-        argMax(state, revision) as state,
-        argMax(region_code, revision) as region_code,
-        argMax(rule, revision) as rule,
-        argMax(start_occurred_at, revision) as start_occurred_at,
-        argMax(start_recorded_at, revision) as start_recorded_at,
-        argMax(end_occurred_at, revision) as end_occurred_at,
-        argMax(end_recorded_at, revision) as end_recorded_at
+        argMax(
+            (state, region_code, rule, start_occurred_at, start_recorded_at, end_occurred_at, end_recorded_at),
+            revision
+        ) as latest_revision
     from {{ source('warehouse', 'alerts') }}
     group by household_id, alert_id
+
+),
+
+latest as (
+
+    select
+        household_id,
+        alert_id,
+        latest_revision.1 as state,
+        latest_revision.2 as region_code,
+        latest_revision.3 as rule,
+        latest_revision.4 as start_occurred_at,
+        latest_revision.5 as start_recorded_at,
+        latest_revision.6 as end_occurred_at,
+        latest_revision.7 as end_recorded_at
+    from revisions
 
 ),
 
