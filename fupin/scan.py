@@ -21,7 +21,7 @@ from typing import Any
 import click
 import orjson
 
-from fupin import privacy
+from fupin import packing, privacy
 from fupin.cli import settings_from
 from fupin.config import Settings
 
@@ -51,6 +51,7 @@ def findings_in(value: bytes | str | None) -> Iterator[tuple[str, str]]:
     if value is None:
         return
     raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass")
+    raw = packing.unpack(raw)  # a stored household state: what it holds, not its compressed bytes
     if not privacy.may_hold_identifier(raw):
         return
     doc: Any = None
