@@ -42,8 +42,6 @@ PAGE_ROLES = (auth.OPERATOR, auth.ANALYST)
 GC_THRESHOLD = 50_000
 #: Messages (fetched partition batches) a worker's stream may hold before fetching pauses.
 STREAM_BUFFER = 100
-#: Bytes of one outgoing record batch at most.
-PRODUCER_BATCH = 1_000_000
 #: The table's rocksdb, per partition: Faust's defaults (a 2 GiB block cache and three 64 MiB
 #: memtables for each partition's database) let a worker grow past 4 GB during the demo; these
 #: keep it near 150 MB a partition. The working set is one state per household of the partition.
@@ -245,7 +243,7 @@ def create_app(
         # so this bounds a worker's memory when it falls behind: fetching pauses beyond it.
         stream_buffer_maxsize=STREAM_BUFFER,
         producer_linger=0.005,
-        producer_max_batch_size=PRODUCER_BATCH,
+        producer_max_batch_size=1_000_000,
         producer_max_request_size=4_000_000,
         producer_acks=1,
     )
@@ -260,7 +258,7 @@ def create_app(
     table = app.Table(
         TABLE, default=None, partitions=settings.topic_partitions, schema=raw, options=ROCKSDB_OPTIONS
     )
-    # Values are orjson bytes we encode ourselves: the table must not re-encode them as JSON.
+    # Values are bytes we encode ourselves (household.encode): the table must not re-encode them.
     table.key_serializer = table.value_serializer = "raw"
     table.schema.key_serializer = table.schema.value_serializer = "raw"
     # Faust built the changelog topic (which recovery decodes with) when the table was added,
@@ -288,6 +286,7 @@ def create_app(
         return table.get(key)
 
     partitions: dict[str, int] = {}
+
     async def partition_count(producer: Any, topic: str) -> int:
         count = partitions.get(topic)
         if count is None:
@@ -309,7 +308,6 @@ def create_app(
                 await sender(dlq_topic, d.key, d.value, d.headers)
             return {}
         producer = faust_compat.kafka_producer(app)
-        changelog = table.changelog_topic.get_topic_name()
         outbox = transport.Outbox(producer)
         n_alerts = await partition_count(producer, alerts_topic)
         n_status = await partition_count(producer, status_topic)
@@ -326,6 +324,7 @@ def create_app(
             return {}
         # The changelog straight to the producer, batched, to the event's partition (as Faust's
         # table would), rather than through Faust's one-record-at-a-time table buffer.
+        changelog = table.changelog_topic.get_topic_name()
         touched = set()
         for key, value, ref in result.writes:
             partition = ref.message.partition

@@ -205,10 +205,6 @@ def new_state(household_id: str) -> dict[str, Any]:
     }
 
 
-#: First byte of a stored state compressed by :func:`encode` (a JSON state starts with ``{``).
-LZ4_STATE = packing.PACKED
-
-
 def encode(state: dict[str, Any]) -> bytes:
     """The stored form of a state: its JSON, lz4-compressed. The worker writes every household it
     folds to the table's changelog once a batch, and the embedded broker keeps every message in

@@ -100,7 +100,7 @@ class Folder:
         self.thresholds = Thresholds(settings.medical_burden_share, settings.medical_burden_amount)
         self.episodes: dict[tuple[str, str], tuple] = {}  # (household_id, alert_id) -> what it is
         self.documents: dict[str, dict] = {}
-        self.skipped = 0  # stored events the judgement refuses now (a worker dead-letters them)
+        self.skipped = 0  # conflicting duplicates here; the callers add the events the judgement refuses now
 
     def household(self, household_id: str, envelopes: list[dict[str, Any]], documents: bool = False) -> None:
         """Fold one household's judged envelopes (the caller judged each once), in replay order."""
@@ -203,7 +203,6 @@ def rebuild_job(warehouse: Warehouse, settings: Settings, **_: Any) -> dict:
                 env = judge(value, key, row["department"])
             except Invalid as exc:
                 refused[exc.reason] = refused.get(exc.reason, 0) + 1
-                folder.skipped += 1
                 continue
             producer.send(department_topic(settings, row["department"]), key=key, value=value)
             events += 1
