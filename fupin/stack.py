@@ -268,27 +268,33 @@ def live_dashboard(settings: Settings) -> dict[str, Any] | None:
     return info if info and process_matches(info.get("pid"), DASHBOARD_MARK) else None
 
 
-def start_dashboard(settings: Settings, timeout: float = 60.0) -> dict[str, Any]:
-    """Start `fupin dashboard` detached and wait until it records itself (its URL)."""
-    log_path = log_dir(settings) / "dashboard.log"
-    env = {**os.environ, "FUPIN_DATA_DIR": str(Path(settings.data_dir).resolve())}
+def _start_recording(name: str, argv: list[str], env: dict[str, str], log_path: Path, record: Path,
+                     mark: str, timeout: float) -> dict[str, Any]:  # fmt: skip
+    """Start ``fupin <argv>`` detached and wait until it writes its record (``record``: a JSON
+    file with its pid and URL); the record, else a StackError with the end of its log."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "fupin.cli", "dashboard"], stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([sys.executable, "-m", "fupin.cli", *argv], stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env, start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise StackError(
-                f"the dashboard exited with code {proc.returncode}; {log_path} ends with:\n{log_tail(log_path)}"
-            )
-        info = read_json(dashboard_file(settings)) or {}
+            raise StackError(f"{name} exited with code {proc.returncode}; {log_path} ends with:\n{log_tail(log_path)}")
+        info = read_json(record) or {}
         if info.get("pid") == proc.pid and info.get("url"):
-            return {"pid": proc.pid, "url": info["url"], "log": str(log_path)}
+            return info
         time.sleep(0.2)
-    stop_process(proc.pid, DASHBOARD_MARK, timeout=10.0)
-    raise StackError(
-        f"the dashboard did not start within {timeout:.0f}s; {log_path} ends with:\n{log_tail(log_path)}"
-    )
+    stop_process(proc.pid, mark, timeout=10.0)
+    raise StackError(f"{name} did not start within {timeout:.0f}s; {log_path} ends with:\n{log_tail(log_path)}")
+
+
+def start_dashboard(settings: Settings, timeout: float = 60.0) -> dict[str, Any]:
+    """Start `fupin dashboard` detached and wait until it records itself (its URL)."""
+    log_path = log_dir(settings) / "dashboard.log"
+    env = {**os.environ, "FUPIN_DATA_DIR": str(Path(settings.data_dir).resolve())}
+    info = _start_recording("the dashboard", ["dashboard"], env, log_path, dashboard_file(settings),
+                            DASHBOARD_MARK, timeout)  # fmt: skip
+    return {"pid": info["pid"], "url": info["url"], "log": str(log_path)}
 
 
 DOCS_MARK = "docs"
@@ -310,28 +316,12 @@ def start_docs(settings: Settings, timeout: float = 60.0) -> dict[str, Any]:
     if running := live_docs(settings):
         return running
     log_path = log_dir(settings) / "docs.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     # the same sites as this process's: the dbt target lives under the database's name
     env = {**os.environ, "FUPIN_DATA_DIR": str(Path(settings.data_dir).resolve()),
            "FUPIN_CLICKHOUSE_DATABASE": settings.clickhouse_database}  # fmt: skip
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "fupin.cli", "docs", "--port", "0"], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                                start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise StackError(
-                f"'fupin docs' exited with code {proc.returncode}; {log_path} ends with:\n{log_tail(log_path)}"
-            )
-        info = read_json(docs_file(settings)) or {}
-        if info.get("pid") == proc.pid and info.get("url"):
-            return {**info, "log": str(log_path)}
-        time.sleep(0.2)
-    stop_process(proc.pid, DOCS_MARK, timeout=10.0)
-    raise StackError(
-        f"'fupin docs' did not serve within {timeout:.0f}s; {log_path} ends with:\n{log_tail(log_path)}"
-    )
+    info = _start_recording("'fupin docs'", ["docs", "--port", "0"], env, log_path, docs_file(settings),
+                            DOCS_MARK, timeout)  # fmt: skip
+    return {**info, "log": str(log_path)}
 
 
 def start_stack(settings: Settings, warehouse: bool = True, timeout: float = 60.0) -> dict[str, Any]:
